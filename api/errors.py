@@ -1,0 +1,99 @@
+"""One app-level error handler that renders every error in the serving version's shape."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from api.versioning import current_version
+from core.errors import DomainError
+
+log = logging.getLogger("api.errors")
+
+UNEXPECTED = "An unexpected error occurred"
+
+_HTTP_MESSAGES = {
+    400: ("The request could not be understood", "bad_request"),
+    404: ("Resource not found", "not_found"),
+    405: ("Method not allowed", "method_not_allowed"),
+    413: ("The request body is too large", "payload_too_large"),
+    415: ("Content-Type must be application/json", "unsupported_media_type"),
+    429: ("Too many requests", "rate_limited"),
+    431: ("Request headers are too large", "headers_too_large"),
+}
+
+
+def render_error(
+    status: int,
+    message: str,
+    *,
+    details: dict | None = None,
+    reason: str | None = None,
+    headers: dict | None = None,
+) -> Response:
+    """A JSON error response in the shape of the version serving this request."""
+    from api import presenter_for  # the presenters depend on this module's callers
+
+    body = presenter_for(current_version()).error_body(status, message, details, reason)
+    response = jsonify(body)
+    response.status_code = status
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def handle_domain_error(error: DomainError) -> Response:
+    return render_error(
+        error.status,
+        error.message,
+        details=error.details,
+        reason=error.reason,
+        headers=error.headers,
+    )
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    message, reason = _HTTP_MESSAGES.get(status, (error.name, None))
+    if status == 413 and request.max_content_length:
+        message = f"The request body is too large (limit {request.max_content_length} bytes)"
+    # Keep headers such as Allow (405) and Retry-After (429); the body is ours.
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    return render_error(status, message, reason=reason, headers=headers)
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    _log_exception("database unavailable", error)
+    return render_error(
+        503,
+        "The database is unavailable",
+        reason="database_unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+def handle_unexpected(error: Exception) -> Response:
+    _log_exception("unhandled error", error)
+    return render_error(500, UNEXPECTED, reason="internal_error")
+
+
+def _log_exception(what: str, error: Exception) -> None:
+    # The type and the innermost frame locate the fault; the message and a traceback could
+    # carry SQL, parameters or secrets, so neither is logged.
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    log.error(
+        "%s: %s at %s during %s %s", what, type(error).__name__, where, request.method, request.path
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(InterfaceError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

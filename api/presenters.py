@@ -1,0 +1,91 @@
+"""What every version's presenter shares: URLs, list headers and JSON responses."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request, url_for
+
+from api.http import link_header
+from core.paging import Page
+from core.services.auth import TokenPair
+
+
+class Presenter:
+    """Turns core results into responses. Subclasses decide the shape; routes never do."""
+
+    version: str
+    # Legacy v1 tolerates unparseable query values; v2 refuses them.
+    strict_query: bool
+    # v2 rotates refresh tokens; v1 clients keep theirs until it expires or they log out.
+    rotate_refresh_tokens: bool
+
+    def url(self, name: str, **values) -> str:
+        return url_for(f"api.v{self.version}.{name}", _external=True, **values)
+
+    def respond(self, body, status: int = 200, headers: dict | None = None) -> Response:
+        response = jsonify(body)
+        response.status_code = status
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    def page_links(self, page: Page) -> dict[str, str]:
+        """self/first/last, and next/prev when they exist; the client's query is kept."""
+        args = request.args.to_dict(flat=False)
+
+        def at(number: int) -> str:
+            return self.url("list_books", **{**args, "page": str(number)})
+
+        links = {"self": at(page.page), "first": at(1), "last": at(page.last_page)}
+        if page.has_next:
+            links["next"] = at(page.page + 1)
+        if page.has_prev:
+            links["prev"] = at(min(page.page - 1, page.last_page))
+        return links
+
+    def list_headers(self, page: Page, links: dict[str, str]) -> dict[str, str]:
+        relations = {rel: url for rel, url in links.items() if rel != "self"}
+        return {"X-Total-Count": str(page.total), "Link": link_header(relations)}
+
+    def created_headers(self, book) -> dict[str, str]:
+        return {"Location": self.url("get_book", book_id=book.id)}
+
+    def token_body(self, tokens: TokenPair) -> dict:
+        body = {"access_token": tokens.access_token}
+        if tokens.refresh_token is not None:
+            body["refresh_token"] = tokens.refresh_token
+        body["token_type"] = "Bearer"
+        body["expires_in"] = tokens.expires_in
+        return body
+
+    # Shapes, per version.
+    def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
+        raise NotImplementedError
+
+    def book_page(self, page: Page) -> Response:
+        raise NotImplementedError
+
+    def book_deleted(self) -> Response:
+        raise NotImplementedError
+
+    def user(self, user) -> Response:
+        raise NotImplementedError
+
+    def registered(self, user) -> Response:
+        raise NotImplementedError
+
+    def tokens(self, tokens: TokenPair) -> Response:
+        raise NotImplementedError
+
+    def refreshed(self, tokens: TokenPair) -> Response:
+        raise NotImplementedError
+
+    def logged_out(self) -> Response:
+        raise NotImplementedError
+
+    def healthy(self, report: dict) -> Response:
+        raise NotImplementedError
+
+    def error_body(
+        self, status: int, message: str, details: dict | None, reason: str | None
+    ) -> dict:
+        raise NotImplementedError

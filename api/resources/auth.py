@@ -1,0 +1,48 @@
+"""Accounts and tokens: register, login, refresh, logout, me."""
+
+from flask import Blueprint
+from flask_jwt_extended import current_user, get_jwt, jwt_required
+
+from api.http import json_body
+from api.presenters import Presenter
+from core.schemas import LoginSchema, LogoutSchema, RegisterSchema, load
+from core.services import auth
+
+_register = RegisterSchema()
+_login = LoginSchema()
+_logout = LogoutSchema()
+
+
+def register(bp: Blueprint, present: Presenter) -> None:
+    @bp.post("/auth/register")
+    def register_user():
+        """Create an account; new accounts always have the role ``user``."""
+        data = load(_register, json_body())
+        return present.registered(auth.register(data["email"], data["password"]))
+
+    @bp.post("/auth/login")
+    def login():
+        """Exchange email and password for an access and a refresh token."""
+        data = load(_login, json_body())
+        return present.tokens(auth.issue_tokens(auth.authenticate(data["email"], data["password"])))
+
+    @bp.post("/auth/refresh")
+    @jwt_required(refresh=True)
+    def refresh():
+        """Exchange a refresh token for a new access token."""
+        tokens = auth.refresh(current_user, get_jwt(), rotate=present.rotate_refresh_tokens)
+        return present.refreshed(tokens)
+
+    @bp.post("/auth/logout")
+    @jwt_required()
+    def logout():
+        """Revoke the presented access token and, when sent, the refresh token."""
+        data = load(_logout, json_body(optional=True))
+        auth.logout(current_user, get_jwt(), data.get("refresh_token"))
+        return present.logged_out()
+
+    @bp.get("/auth/me")
+    @jwt_required()
+    def me():
+        """The signed-in user."""
+        return present.user(current_user)

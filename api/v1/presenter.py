@@ -1,0 +1,63 @@
+"""v1: flat JSON, the legacy shape."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from api.presenters import Presenter
+from api.schemas import book_out, books_out, user_out
+from core.paging import Page
+from core.services.auth import TokenPair
+
+
+class V1Presenter(Presenter):
+    version = "1"
+    strict_query = False
+    rotate_refresh_tokens = False
+
+    def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
+        return self.respond(book_out.dump(book), status, headers)
+
+    def book_page(self, page: Page) -> Response:
+        body = {
+            "books": books_out.dump(page.items),
+            "total": page.total,
+            "page": page.page,
+            "per_page": page.per_page,
+        }
+        return self.respond(body, headers=self.list_headers(page, self.page_links(page)))
+
+    def book_deleted(self) -> Response:
+        return Response(status=204)
+
+    def user(self, user) -> Response:
+        return self.respond(user_out.dump(user))
+
+    def registered(self, user) -> Response:
+        return self.respond({"message": "User registered", "user": user_out.dump(user)}, 201)
+
+    def tokens(self, tokens: TokenPair) -> Response:
+        return self.respond(
+            {
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "token_type": "Bearer",
+            }
+        )
+
+    def refreshed(self, tokens: TokenPair) -> Response:
+        return self.respond({"access_token": tokens.access_token})
+
+    def logged_out(self) -> Response:
+        return self.respond({"message": "Logged out"})
+
+    def healthy(self, report: dict) -> Response:
+        return self.respond(report)
+
+    def error_body(self, status, message, details, reason) -> dict:
+        body = {"error": message}
+        if details:
+            body["details"] = details
+        if reason:
+            body["code"] = reason
+        return body

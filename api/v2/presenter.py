@@ -1,0 +1,99 @@
+"""v2: a ``{success, data, links}`` envelope, pagination metadata and HATEOAS links."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from api.presenters import Presenter
+from api.schemas import book_out, user_out
+from core.paging import Page
+from core.services.auth import TokenPair
+
+
+class V2Presenter(Presenter):
+    version = "2"
+    strict_query = True
+    rotate_refresh_tokens = True
+
+    def envelope(
+        self,
+        data,
+        links: dict,
+        status: int = 200,
+        headers: dict | None = None,
+        message: str | None = None,
+        pagination: dict | None = None,
+    ) -> Response:
+        """The one place a v2 success body is built."""
+        body = {"success": True, "data": data}
+        if message is not None:
+            body["message"] = message
+        if pagination is not None:
+            body["pagination"] = pagination
+        body["links"] = links
+        return self.respond(body, status, headers)
+
+    def book_data(self, book) -> dict:
+        data = book_out.dump(book)
+        data["links"] = self.book_links(book)
+        return data
+
+    def book_links(self, book) -> dict:
+        return {"self": self.url("get_book", book_id=book.id), "collection": self.url("list_books")}
+
+    def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
+        return self.envelope(self.book_data(book), self.book_links(book), status, headers)
+
+    def book_page(self, page: Page) -> Response:
+        links = self.page_links(page)
+        pagination = {
+            "page": page.page,
+            "per_page": page.per_page,
+            "total_pages": page.total_pages,
+            "total_items": page.total,
+            "has_next": page.has_next,
+            "has_prev": page.has_prev,
+        }
+        return self.envelope(
+            [self.book_data(book) for book in page.items],
+            links,
+            headers=self.list_headers(page, links),
+            pagination=pagination,
+        )
+
+    def book_deleted(self) -> Response:
+        return self.respond({"success": True, "message": "Book deleted"})
+
+    def _user_links(self) -> dict:
+        return {"self": self.url("me")}
+
+    def user(self, user) -> Response:
+        return self.envelope(user_out.dump(user), self._user_links())
+
+    def registered(self, user) -> Response:
+        links = {"self": self.url("me"), "login": self.url("login")}
+        return self.envelope(
+            user_out.dump(user), links, 201, {"Location": self.url("me")}, message="User registered"
+        )
+
+    def tokens(self, tokens: TokenPair) -> Response:
+        links = {"self": self.url("login"), "me": self.url("me"), "refresh": self.url("refresh")}
+        return self.envelope(self.token_body(tokens), links)
+
+    def refreshed(self, tokens: TokenPair) -> Response:
+        links = {"self": self.url("refresh"), "me": self.url("me")}
+        return self.envelope(self.token_body(tokens), links)
+
+    def logged_out(self) -> Response:
+        return self.respond({"success": True, "message": "Logged out"})
+
+    def healthy(self, report: dict) -> Response:
+        return self.envelope(report, {"self": self.url("health")})
+
+    def error_body(self, status, message, details, reason) -> dict:
+        error = {"message": message, "code": status}
+        if details:
+            error["details"] = details
+        if reason:
+            error["reason"] = reason
+        return {"success": False, "error": error}

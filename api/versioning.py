@@ -1,0 +1,138 @@
+"""Which API version serves a request: the path, else the API-Version header, else the default."""
+
+from __future__ import annotations
+
+import re
+from email.utils import format_datetime
+
+from flask import Flask, current_app, g, request
+
+from core.config import SUPPORTED_VERSIONS, parse_version
+from core.errors import BadRequest
+
+VERSION_HEADER = "API-Version"
+_PATH_VERSION = re.compile(r"^/api/v(\d+)(?:/|$)")
+
+
+class UnsupportedVersion(BadRequest):
+    reason = "unsupported_version"
+
+    def __init__(self, value: str):
+        supported = ", ".join(SUPPORTED_VERSIONS)
+        super().__init__(
+            f"Unsupported API version {value!r}; supported versions: {supported}",
+            details={VERSION_HEADER: [f"Must be one of: {supported}."]},
+        )
+        self.supported = list(SUPPORTED_VERSIONS)
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def path_version(path: str) -> str | None:
+    match = _PATH_VERSION.match(path)
+    if match and match.group(1) in SUPPORTED_VERSIONS:
+        return match.group(1)
+    return None
+
+
+def resolve_version() -> tuple[str, bool]:
+    """Return (version, chosen_without_path) for the current request.
+
+    Raises UnsupportedVersion for an unsupported or malformed API-Version header on an
+    unversioned URL; a version in the path always wins over the header.
+    """
+    version = path_version(request.path)
+    if version is not None:
+        return version, False
+    header = request.headers.get(VERSION_HEADER)
+    if header is None:
+        return current_app.config["API_DEFAULT_VERSION"], True
+    version = parse_version(header)
+    if version is None:
+        raise UnsupportedVersion(header)
+    return version, True
+
+
+def current_version() -> str:
+    """The serving version; falls back to the default when the header was unusable."""
+    if "api_version" not in g:
+        try:
+            g.api_version, g.api_unversioned = resolve_version()
+        except UnsupportedVersion:
+            g.api_version = current_app.config["API_DEFAULT_VERSION"]
+            g.api_unversioned = True
+    return g.api_version
+
+
+def _select_version():
+    if not is_api_path(request.path):
+        return None
+    g.api_version, g.api_unversioned = resolve_version()
+    return None
+
+
+def _version_headers(response):
+    if not is_api_path(request.path):
+        return response
+    version = current_version()
+    response.headers[VERSION_HEADER] = version
+    if g.get("api_unversioned", False):
+        response.vary.add(VERSION_HEADER)
+    if version == "1":
+        _add_deprecation_headers(response)
+    return response
+
+
+def _add_deprecation_headers(response) -> None:
+    deprecated_at = current_app.config.get("V1_DEPRECATED_AT")
+    if deprecated_at is None:
+        return
+    response.headers["Deprecation"] = f"@{int(deprecated_at.timestamp())}"
+    sunset_at = current_app.config.get("V1_SUNSET_AT")
+    if sunset_at is not None:
+        response.headers["Sunset"] = format_datetime(sunset_at, usegmt=True)
+    successor = f'<{successor_url()}>; rel="successor-version"'
+    existing = response.headers.get("Link")
+    response.headers["Link"] = f"{existing}, {successor}" if existing else successor
+
+
+def successor_url() -> str:
+    """The absolute v2 URL of the resource this request addressed."""
+    path = request.path
+    rest = path[len("/api/v1") :] if path_version(path) == "1" else path[len("/api") :]
+    url = f"{request.host_url.rstrip('/')}/api/v2{rest}"
+    query = request.query_string.decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+def register_fallback_routes(app: Flask) -> None:
+    """Serve every ``/api/v1/<rule>`` at ``/api/<rule>`` too, dispatched to the chosen version.
+
+    v1 and v2 expose identical paths, so v1's URL map is the list of unversioned routes.
+    """
+    for rule in list(app.url_map.iter_rules()):
+        if not rule.endpoint.startswith("api.v1."):
+            continue
+        name = rule.endpoint[len("api.v1.") :]
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        app.add_url_rule(
+            "/api" + rule.rule[len("/api/v1") :],
+            endpoint=f"api.{name}",
+            view_func=_dispatcher(name),
+            methods=methods,
+        )
+
+
+def _dispatcher(name: str):
+    def dispatch(**kwargs):
+        return current_app.view_functions[f"api.v{current_version()}.{name}"](**kwargs)
+
+    dispatch.__name__ = f"dispatch_{name}"
+    return dispatch
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_select_version)
+    app.after_request(_version_headers)

@@ -1,0 +1,138 @@
+"""Configuration read from environment variables, with safe development defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+DEV_SECRET_KEY = "dev-secret-key-change-me"
+DEV_JWT_SECRET_KEY = "dev-jwt-secret-key-change-me-0123456789"
+SUPPORTED_VERSIONS = ("1", "2")
+APP_ENVS = ("development", "testing", "production")
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration the API refuses to run with."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _int(name: str, value: str | None, default: int, minimum: int = 1) -> int:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return number
+
+
+def parse_version(value: str | None) -> str | None:
+    """Return "1" or "2" for an API version string such as ``"v2"`` or ``" 1 "``, else None."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text.startswith("v"):
+        text = text[1:]
+    return text if text in SUPPORTED_VERSIONS else None
+
+
+def parse_datetime(name: str, value: str | None) -> datetime | None:
+    """Parse an ISO 8601 date-time; naive values are taken as UTC."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be an ISO 8601 date-time such as 2026-06-30T00:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict:
+    """Build the Flask configuration mapping from ``environ`` (default: ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    app_env = env.get("APP_ENV", "development").strip().lower() or "development"
+    if app_env not in APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(APP_ENVS)}, got {app_env!r}")
+
+    default_version = parse_version(env.get("API_DEFAULT_VERSION", "1"))
+    if default_version is None:
+        raise ConfigError(f"API_DEFAULT_VERSION must be one of {', '.join(SUPPORTED_VERSIONS)}")
+
+    deprecated_at = parse_datetime("V1_DEPRECATED_AT", env.get("V1_DEPRECATED_AT"))
+    sunset_at = parse_datetime("V1_SUNSET_AT", env.get("V1_SUNSET_AT"))
+    if sunset_at is not None and deprecated_at is None:
+        raise ConfigError("V1_SUNSET_AT needs V1_DEPRECATED_AT")
+
+    origins = [o.strip() for o in env.get("CORS_ORIGINS", "*").split(",") if o.strip()]
+
+    config = {
+        "APP_ENV": app_env,
+        "DEBUG": _bool(env.get("FLASK_DEBUG"), False),
+        "TESTING": app_env == "testing",
+        "SECRET_KEY": env.get("SECRET_KEY") or DEV_SECRET_KEY,
+        "JWT_SECRET_KEY": env.get("JWT_SECRET_KEY") or DEV_JWT_SECRET_KEY,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ACCESS_TOKEN_EXPIRES": _int(
+            "JWT_ACCESS_TOKEN_EXPIRES", env.get("JWT_ACCESS_TOKEN_EXPIRES"), 3600
+        ),
+        "JWT_REFRESH_TOKEN_EXPIRES": _int(
+            "JWT_REFRESH_TOKEN_EXPIRES", env.get("JWT_REFRESH_TOKEN_EXPIRES"), 2592000
+        ),
+        "JWT_ERROR_MESSAGE_KEY": "error",
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or "sqlite:///books.db",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "API_DEFAULT_VERSION": default_version,
+        "V1_DEPRECATED_AT": deprecated_at,
+        "V1_SUNSET_AT": sunset_at,
+        "CORS_ORIGINS": origins,
+        "MAX_CONTENT_LENGTH": _int(
+            "MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 1024 * 1024
+        ),
+        "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD") or "scrypt",
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+    }
+    if app_env == "production":
+        check_production(config)
+    return config
+
+
+def check_production(config: Mapping) -> None:
+    """Refuse to run production with development secrets or debug on."""
+    problems = []
+    for key, dev_value in (("SECRET_KEY", DEV_SECRET_KEY), ("JWT_SECRET_KEY", DEV_JWT_SECRET_KEY)):
+        value = config.get(key) or ""
+        if value == dev_value:
+            problems.append(f"{key} is missing or set to the development value")
+        elif len(value) < MIN_PRODUCTION_SECRET_LENGTH:
+            problems.append(f"{key} must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters")
+    if config.get("SECRET_KEY") and config.get("SECRET_KEY") == config.get("JWT_SECRET_KEY"):
+        problems.append("SECRET_KEY and JWT_SECRET_KEY must differ")
+    if config.get("DEBUG"):
+        problems.append("debug must be off (unset FLASK_DEBUG)")
+    if problems:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,133 @@
+"""Input validation: marshmallow schemas shared by every API version.
+
+Schemas only validate and normalise; they never query the database or read the current user.
+"""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
+
+from core.errors import BadRequest, ValidationFailed
+
+# Fields that clients receive but never set; dropped from bodies so a GET-edit-PUT round trip works.
+READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "created_by", "links"})
+MAX_YEAR = 2030
+
+
+class StrictInteger(fields.Integer):
+    """An integer that must arrive as a JSON number, not as a numeric string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrippedString(fields.String):
+    """A string with surrounding white space removed before length checks."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class BodySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def drop_read_only(self, data, **kwargs):
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        return data
+
+
+class BookSchema(BodySchema):
+    title = StrippedString(required=True, validate=validate.Length(min=1, max=200))
+    author = StrippedString(required=True, validate=validate.Length(min=1, max=100))
+    isbn = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^\d{13}\Z", error="Must be exactly 13 digits."),
+    )
+    year = StrictInteger(allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_YEAR))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class RegisterSchema(BodySchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(min=8, max=128))
+
+
+class LoginSchema(BodySchema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class LogoutSchema(BodySchema):
+    refresh_token = fields.String(required=False, allow_none=True)
+
+
+SORT_FIELDS = ("title", "author", "year", "created_at")
+MAX_PER_PAGE = 100
+
+
+class ListQuerySchema(Schema):
+    """Query parameters of ``GET /books``; unknown parameters are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Above the maximum is clamped, not refused; see core.services.books.ListParams.
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(SORT_FIELDS))
+    order = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
+    search = fields.String(load_default=None, validate=validate.Length(max=200))
+    author = fields.String(load_default=None, validate=validate.Length(max=100))
+    year = fields.Integer(load_default=None)
+
+
+def load(schema: Schema, data, *, partial: bool = False) -> dict:
+    """Validate ``data`` with ``schema``; raise ValidationFailed with every problem at once."""
+    try:
+        return schema.load(data, partial=partial)
+    except ValidationError as exc:
+        raise ValidationFailed(details=_as_field_map(exc.messages)) from None
+
+
+def load_query(schema: Schema, args, *, strict: bool) -> dict:
+    """Validate query parameters.
+
+    Strict: any bad value raises BadRequest (400) naming each bad parameter.
+    Lenient (legacy): a bad value falls back to the parameter's default.
+    """
+    data = {key: args.get(key) for key in schema.fields if args.get(key) is not None}
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        if strict:
+            raise BadRequest(
+                "Invalid query parameters",
+                details=_as_field_map(exc.messages),
+                reason="invalid_query",
+            ) from None
+        good = {k: v for k, v in data.items() if k not in exc.messages}
+        return schema.load(good)
+
+
+def _as_field_map(messages) -> dict:
+    if isinstance(messages, dict):
+        return {
+            str(k): v if isinstance(v, list) else [str(m) for m in _flatten(v)]
+            for k, v in messages.items()
+        }
+    return {"_schema": list(messages) if isinstance(messages, list) else [str(messages)]}
+
+
+def _flatten(value):
+    if isinstance(value, dict):
+        for inner in value.values():
+            yield from _flatten(inner)
+    elif isinstance(value, list):
+        yield from value
+    else:
+        yield value

@@ -1,0 +1,302 @@
+"""Fixtures: an app per test on every configured database, clients per version, factories.
+
+The suite always runs on SQLite. When TEST_DATABASE_URL names a PostgreSQL database, every
+database-backed test runs there too. In CI (CI=true) an unreachable PostgreSQL is a failure,
+not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_migrate import upgrade
+
+from api import create_app
+from core.extensions import db
+from core.models import ROLE_ADMIN, ROLE_USER, Book, User
+from core.services import auth as auth_service
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
+TABLES = ("revoked_tokens", "books", "users")
+PASSWORD = "correct-horse-battery"
+
+
+def base_environ(database_url: str) -> dict[str, str]:
+    """The environment every test app starts from: nothing is read from the machine's env."""
+    return {
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "RATELIMIT_ENABLED": "false",
+    }
+
+
+def _prepare_database(url: str) -> None:
+    """Empty the database and build its schema with the project's migrations."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    app = create_app(environ=base_environ(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def _postgresql_reachable(url: str) -> str | None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return None
+    except sa.exc.SQLAlchemyError as exc:
+        return type(exc).__name__
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> str:
+    """A migrated database per backend, shared by the session and emptied after each test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'books.db'}"
+    else:
+        url = TEST_DATABASE_URL
+        problem = _postgresql_reachable(url)
+        if problem:
+            message = f"PostgreSQL at TEST_DATABASE_URL is unreachable ({problem})"
+            if IN_CI:
+                pytest.fail(message)
+            pytest.skip(message)
+    _prepare_database(url)
+    return url
+
+
+def _empty_tables(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in TABLES:
+                    conn.execute(sa.text(f"DELETE FROM {table}"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(database_url) -> Iterator[Callable[..., Flask]]:
+    """Build an app on the test database; keyword arguments are environment variables."""
+    apps: list[Flask] = []
+
+    def build(**environ: str) -> Flask:
+        app = create_app(environ={**base_environ(database_url), **environ})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    if apps:
+        _empty_tables(apps[0])
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    # No app context is held open: each test request gets its own, as in production, so
+    # nothing (g, the database session) leaks from one request into the next.
+    return make_app()
+
+
+@pytest.fixture
+def ctx(app) -> Iterator[Flask]:
+    """An app context for tests that call the core directly."""
+    with app.app_context():
+        yield app
+
+
+def _detached(obj):
+    """Load every attribute and detach ``obj`` so a test can read it outside a context."""
+    db.session.refresh(obj)
+    db.session.expunge(obj)
+    return obj
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(params=["1", "2"], ids=["v1", "v2"])
+def version(request) -> str:
+    return request.param
+
+
+@dataclass
+class Api:
+    """A test client bound to one API version; ``data()`` reads either version's body."""
+
+    client: FlaskClient
+    version: str
+    prefix: str = field(init=False)
+
+    def __post_init__(self):
+        self.prefix = f"/api/v{self.version}"
+
+    def url(self, path: str) -> str:
+        return self.prefix + path
+
+    def get(self, path, **kw):
+        return self.client.get(self.url(path), **kw)
+
+    def post(self, path, **kw):
+        return self.client.post(self.url(path), **kw)
+
+    def put(self, path, **kw):
+        return self.client.put(self.url(path), **kw)
+
+    def delete(self, path, **kw):
+        return self.client.delete(self.url(path), **kw)
+
+    def data(self, response):
+        """The payload: v1's body itself, v2's ``data``."""
+        body = response.get_json()
+        if self.version == "2":
+            assert body["success"] is True, body
+            return body["data"]
+        return body
+
+    def items(self, response) -> list[dict]:
+        body = response.get_json()
+        return body["data"] if self.version == "2" else body["books"]
+
+    def total(self, response) -> int:
+        body = response.get_json()
+        return body["pagination"]["total_items"] if self.version == "2" else body["total"]
+
+    def error(self, response) -> dict:
+        """Normalise an error body to ``{message, details, reason}`` for either version."""
+        body = response.get_json()
+        if self.version == "2":
+            assert body["success"] is False, body
+            err = body["error"]
+            assert err["code"] == response.status_code
+            return {
+                "message": err["message"],
+                "details": err.get("details"),
+                "reason": err.get("reason"),
+            }
+        assert set(body) <= {"error", "details", "code"}, body
+        return {
+            "message": body["error"],
+            "details": body.get("details"),
+            "reason": body.get("code"),
+        }
+
+
+@pytest.fixture
+def api(client, version) -> Api:
+    """A client for the parametrized version: tests using it run once per version."""
+    return Api(client, version)
+
+
+@pytest.fixture
+def v1(client) -> Api:
+    return Api(client, "1")
+
+
+@pytest.fixture
+def v2(client) -> Api:
+    return Api(client, "2")
+
+
+_sequence = count(1)
+
+
+@pytest.fixture
+def make_user(app) -> Callable[..., User]:
+    def build(email: str | None = None, role: str = ROLE_USER, password: str = PASSWORD) -> User:
+        with app.app_context():
+            email = email or f"user{next(_sequence)}@example.com"
+            return _detached(auth_service.register(email, password, role=role))
+
+    return build
+
+
+@pytest.fixture
+def user(make_user) -> User:
+    return make_user()
+
+
+@pytest.fixture
+def admin(make_user) -> User:
+    return make_user(role=ROLE_ADMIN)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth_headers(app) -> Callable[[User], dict[str, str]]:
+    """Headers with a fresh access token for ``user``."""
+
+    def build(user: User, *, refresh: bool = False) -> dict[str, str]:
+        make = create_refresh_token if refresh else create_access_token
+        with app.app_context():
+            return bearer(make(identity=str(user.id)))
+
+    return build
+
+
+@pytest.fixture
+def make_book(app) -> Callable[..., Book]:
+    def build(creator: User | None = None, **fields) -> Book:
+        n = next(_sequence)
+        values = {"title": f"Book {n}", "author": f"Author {n}", **fields}
+        with app.app_context():
+            book = Book(**values, created_by=creator.id if creator else None)
+            db.session.add(book)
+            db.session.commit()
+            return _detached(book)
+
+    return build
+
+
+@pytest.fixture
+def count_queries(app) -> Callable[[], Iterator[list[str]]]:
+    """A context manager collecting the SQL statements run inside it."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def counting():
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+
+    return counting
