@@ -10,11 +10,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from api.versioning import current_version
-from core.errors import DomainError
+from core.errors import DomainError, ServiceUnavailable
 
 log = logging.getLogger("api.errors")
 
 UNEXPECTED = "An unexpected error occurred"
+DATABASE_UNAVAILABLE = {
+    "message": "The database is unavailable",
+    "reason": "database_unavailable",
+    "headers": {"Retry-After": "5"},
+}
 
 _HTTP_MESSAGES = {
     400: ("The request could not be understood", "bad_request"),
@@ -68,12 +73,7 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_database_unavailable(error: Exception) -> Response:
     _log_exception("database unavailable", error)
-    return render_error(
-        503,
-        "The database is unavailable",
-        reason="database_unavailable",
-        headers={"Retry-After": "5"},
-    )
+    return handle_domain_error(ServiceUnavailable(**DATABASE_UNAVAILABLE))
 
 
 def handle_unexpected(error: Exception) -> Response:

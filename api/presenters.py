@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from types import ModuleType
+
 from flask import Response, jsonify, request, url_for
 
 from api.http import link_header
@@ -9,7 +12,7 @@ from core.paging import Page
 from core.services.auth import TokenPair
 
 
-class Presenter:
+class Presenter(ABC):
     """Turns core results into responses. Subclasses decide the shape; routes never do."""
 
     version: str
@@ -17,6 +20,15 @@ class Presenter:
     strict_query: bool
     # v2 rotates refresh tokens; v1 clients keep theirs until it expires or they log out.
     rotate_refresh_tokens: bool
+    # The version's response schemas (RESPONSES, ERROR), for its OpenAPI document.
+    schemas: ModuleType
+    description: str = ""
+    # Where a version answers with another status than the route's usual one.
+    status_overrides: dict[str, int] = {}
+
+    def documented_response(self, kind: str, status: int) -> tuple[int, object]:
+        """(status, schema) of a successful response of ``kind``, for the OpenAPI document."""
+        return self.status_overrides.get(kind, status), self.schemas.RESPONSES[kind]
 
     def url(self, name: str, **values) -> str:
         return url_for(f"api.v{self.version}.{name}", _external=True, **values)
@@ -58,34 +70,44 @@ class Presenter:
         return body
 
     # Shapes, per version.
+    @abstractmethod
     def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
-        raise NotImplementedError
+        """One book (``status`` and ``headers`` for a 201 with Location)."""
 
+    @abstractmethod
     def book_page(self, page: Page) -> Response:
-        raise NotImplementedError
+        """A page of books with its paging metadata and list headers."""
 
+    @abstractmethod
     def book_deleted(self) -> Response:
-        raise NotImplementedError
+        """The answer to a successful delete."""
 
+    @abstractmethod
     def user(self, user) -> Response:
-        raise NotImplementedError
+        """The signed-in user."""
 
+    @abstractmethod
     def registered(self, user) -> Response:
-        raise NotImplementedError
+        """A newly registered user (201)."""
 
+    @abstractmethod
     def tokens(self, tokens: TokenPair) -> Response:
-        raise NotImplementedError
+        """Tokens from a login."""
 
+    @abstractmethod
     def refreshed(self, tokens: TokenPair) -> Response:
-        raise NotImplementedError
+        """Tokens from a refresh."""
 
+    @abstractmethod
     def logged_out(self) -> Response:
-        raise NotImplementedError
+        """The answer to a logout."""
 
+    @abstractmethod
     def healthy(self, report: dict) -> Response:
-        raise NotImplementedError
+        """A health report when everything works."""
 
+    @abstractmethod
     def error_body(
         self, status: int, message: str, details: dict | None, reason: str | None
     ) -> dict:
-        raise NotImplementedError
+        """The body of an error response in this version's shape."""

@@ -1,34 +1,50 @@
-"""Output schemas: how a book and a user look on the wire, shared by every version."""
+"""Output schemas shared by every version: how a book, a user and tokens look on the wire.
+
+Each version's ``schemas`` module wraps these in its own response shapes; the OpenAPI document
+of a version is generated from them.
+"""
 
 from marshmallow import Schema, fields
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+class Timestamp(fields.Field):
+    """A UTC instant to the second, e.g. ``2026-11-23T19:51:06Z`` (OpenAPI: date-time)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.strftime(TIMESTAMP_FORMAT)
+
+
 class BookOut(Schema):
-    id = fields.Integer()
-    title = fields.String()
-    author = fields.String()
-    isbn = fields.String(allow_none=True)
-    year = fields.Integer(allow_none=True)
-    description = fields.String(allow_none=True)
-    created_at = fields.DateTime(format=TIMESTAMP_FORMAT)
-    updated_at = fields.DateTime(format=TIMESTAMP_FORMAT)
-    created_by = fields.Integer(allow_none=True)
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    author = fields.String(required=True)
+    isbn = fields.String(required=True, allow_none=True)
+    year = fields.Integer(required=True, allow_none=True)
+    description = fields.String(required=True, allow_none=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+    created_by = fields.Integer(required=True, allow_none=True)
 
 
 class UserOut(Schema):
-    id = fields.Integer()
-    email = fields.String()
-    role = fields.String()
-    created_at = fields.DateTime(format=TIMESTAMP_FORMAT)
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": ["user", "admin"]})
+    created_at = Timestamp(required=True)
 
 
-class TokensOut(Schema):
-    access_token = fields.String()
-    refresh_token = fields.String()
-    token_type = fields.Constant("Bearer")
-    expires_in = fields.Integer()
+class HealthOut(Schema):
+    status = fields.String(required=True)
+    database = fields.String(required=True)
+
+
+class ErrorDetails(fields.Dict):
+    """Field name → list of messages."""
+
+    def __init__(self, **kwargs):
+        super().__init__(keys=fields.String(), values=fields.List(fields.String()), **kwargs)
 
 
 book_out = BookOut()

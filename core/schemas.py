@@ -23,11 +23,36 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class StrippedString(fields.String):
+def no_nul(value: str) -> None:
+    # PostgreSQL cannot store NUL in text and SQLite truncates at it: refuse it everywhere.
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
+class Text(fields.String):
+    """A string that cannot contain NUL characters."""
+
+    def __init__(self, **kwargs):
+        validators = kwargs.pop("validate", None) or []
+        if callable(validators):
+            validators = [validators]
+        super().__init__(validate=[no_nul, *validators], **kwargs)
+
+
+class StrippedString(Text):
     """A string with surrounding white space removed before length checks."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class StrippedEmail(fields.Email):
+    """An email address with surrounding white space removed before it is validated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.strip()
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class BodySchema(Schema):
@@ -46,14 +71,17 @@ class BookSchema(BodySchema):
     author = StrippedString(required=True, validate=validate.Length(min=1, max=100))
     isbn = fields.String(
         allow_none=True,
-        validate=validate.Regexp(r"^\d{13}\Z", error="Must be exactly 13 digits."),
+        validate=[
+            validate.Length(equal=13, error="Must be exactly 13 digits."),
+            validate.Regexp(r"^[0-9]{13}$", error="Must be exactly 13 digits."),
+        ],
     )
     year = StrictInteger(allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_YEAR))
-    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    description = Text(allow_none=True, validate=validate.Length(max=2000))
 
 
 class RegisterSchema(BodySchema):
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = StrippedEmail(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=8, max=128))
 
 

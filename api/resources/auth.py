@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 
 from api.http import json_body
+from api.openapi import document
 from api.presenters import Presenter
 from core.schemas import LoginSchema, LogoutSchema, RegisterSchema, load
 from core.services import auth
@@ -15,18 +16,21 @@ _logout = LogoutSchema()
 
 def register(bp: Blueprint, present: Presenter) -> None:
     @bp.post("/auth/register")
+    @document("registered", status=201, body=RegisterSchema, errors=(409,), tags=("auth",))
     def register_user():
         """Create an account; new accounts always have the role ``user``."""
         data = load(_register, json_body())
         return present.registered(auth.register(data["email"], data["password"]))
 
     @bp.post("/auth/login")
+    @document("tokens", body=LoginSchema, errors=(401,), tags=("auth",))
     def login():
         """Exchange email and password for an access and a refresh token."""
         data = load(_login, json_body())
         return present.tokens(auth.issue_tokens(auth.authenticate(data["email"], data["password"])))
 
     @bp.post("/auth/refresh")
+    @document("refreshed", auth="refresh", tags=("auth",))
     @jwt_required(refresh=True)
     def refresh():
         """Exchange a refresh token for a new access token."""
@@ -34,6 +38,7 @@ def register(bp: Blueprint, present: Presenter) -> None:
         return present.refreshed(tokens)
 
     @bp.post("/auth/logout")
+    @document("logged_out", auth="access", tags=("auth",))
     @jwt_required()
     def logout():
         """Revoke the presented access token and, when sent, the refresh token."""
@@ -42,6 +47,7 @@ def register(bp: Blueprint, present: Presenter) -> None:
         return present.logged_out()
 
     @bp.get("/auth/me")
+    @document("user", auth="access", tags=("auth",))
     @jwt_required()
     def me():
         """The signed-in user."""

@@ -6,6 +6,7 @@ from flask import Response
 
 from api.presenters import Presenter
 from api.schemas import book_out, books_out, user_out
+from api.v1 import schemas
 from core.paging import Page
 from core.services.auth import TokenPair
 
@@ -14,6 +15,12 @@ class V1Presenter(Presenter):
     version = "1"
     strict_query = False
     rotate_refresh_tokens = False
+    schemas = schemas
+    status_overrides = {"book_deleted": 204}
+    description = (
+        "Version 1: flat JSON. Unparseable query values fall back to their defaults; "
+        "refresh tokens are not rotated."
+    )
 
     def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
         return self.respond(book_out.dump(book), status, headers)

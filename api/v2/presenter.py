@@ -6,6 +6,7 @@ from flask import Response
 
 from api.presenters import Presenter
 from api.schemas import book_out, user_out
+from api.v2 import schemas
 from core.paging import Page
 from core.services.auth import TokenPair
 
@@ -14,6 +15,11 @@ class V2Presenter(Presenter):
     version = "2"
     strict_query = True
     rotate_refresh_tokens = True
+    schemas = schemas
+    description = (
+        "Version 2: a {success, data, links} envelope with pagination and HATEOAS links. "
+        "Invalid query values are refused; refresh tokens rotate."
+    )
 
     def envelope(
         self,

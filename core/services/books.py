@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, Forbidden, NotFound
 from core.extensions import db
 from core.models import Book, User
 from core.paging import Page
-from core.schemas import MAX_PER_PAGE
+from core.schemas import MAX_PER_PAGE, MAX_YEAR
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
+# Ids are 32-bit integers; a larger one cannot exist and must not reach the database driver.
+MAX_ID = 2**31 - 1
 
 _SORT_COLUMNS = {
     "title": func.lower(Book.title),
@@ -44,34 +46,42 @@ def _escape_like(text: str) -> str:
 
 def list_books(params: ListParams) -> Page[Book]:
     """Return one page of books; ties in the sort key are broken by id, so paging is stable."""
-    conditions = []
-    if params.search:
-        conditions.append(Book.title.ilike(f"%{_escape_like(params.search)}%", escape="\\"))
-    if params.author:
-        conditions.append(Book.author.ilike(f"%{_escape_like(params.author)}%", escape="\\"))
-    if params.year is not None:
-        conditions.append(Book.year == params.year)
+    conditions = _filters(params)
+    total = db.session.scalar(select(func.count(Book.id)).where(*conditions))
+    offset = (params.page - 1) * params.per_page
+    if offset >= total:
+        # Past the end (or no match): nothing to fetch, and a huge offset never reaches the driver.
+        return Page(items=[], total=total, page=params.page, per_page=params.per_page)
 
     key = _SORT_COLUMNS[params.sort]
     if params.order == "asc":
         ordering = (key.asc().nulls_last(), Book.id.asc())
     else:
         ordering = (key.desc().nulls_last(), Book.id.desc())
-
-    total = db.session.scalar(select(func.count(Book.id)).where(*conditions))
     items = db.session.scalars(
-        select(Book)
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(params.per_page)
-        .offset((params.page - 1) * params.per_page)
+        select(Book).where(*conditions).order_by(*ordering).limit(params.per_page).offset(offset)
     ).all()
     return Page(items=list(items), total=total, page=params.page, per_page=params.per_page)
 
 
+def _filters(params: ListParams) -> list:
+    """SQL conditions for the filters; a value no stored book can have matches nothing."""
+    conditions = []
+    for column, text in ((Book.title, params.search), (Book.author, params.author)):
+        if text:
+            if "\x00" in text:
+                return [false()]
+            conditions.append(column.ilike(f"%{_escape_like(text)}%", escape="\\"))
+    if params.year is not None:
+        if not 0 <= params.year <= MAX_YEAR:
+            return [false()]
+        conditions.append(Book.year == params.year)
+    return conditions
+
+
 def get_book(book_id: int) -> Book:
     """Raises NotFound."""
-    book = db.session.get(Book, book_id)
+    book = db.session.get(Book, book_id) if 0 < book_id <= MAX_ID else None
     if book is None:
         raise NotFound("Book not found")
     return book

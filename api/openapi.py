@@ -1,0 +1,225 @@
+"""OpenAPI 3 documents, one per version, generated from the routes and schemas the code uses.
+
+A route declares what it takes and returns with ``@document(...)``; each version's presenter
+names the response schemas of its shape. The builder walks the version's URL map, so a route
+cannot exist undocumented.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from marshmallow import Schema
+
+from api.schemas import Timestamp
+from core.config import SUPPORTED_VERSIONS
+
+OPENAPI_VERSION = "3.0.3"
+_PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+@dataclass(frozen=True)
+class Operation:
+    response: str
+    status: int = 200
+    body: type[Schema] | Schema | None = None
+    query: type[Schema] | None = None
+    auth: str | None = None  # None, "access" or "refresh"
+    errors: tuple[int, ...] = ()
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def document(response: str, **options) -> callable:
+    """Attach an Operation to a view; put it directly under the route decorator."""
+
+    def attach(view):
+        view.__operation__ = Operation(response=response, **options)
+        return view
+
+    return attach
+
+
+_HEADERS = {
+    "API-Version": {
+        "description": "The API version that served the response.",
+        "schema": {"type": "string", "enum": list(SUPPORTED_VERSIONS)},
+    },
+    "Location": {
+        "description": "Absolute URL of the created resource.",
+        "schema": {"type": "string", "format": "uri"},
+    },
+    "Link": {
+        "description": "RFC 8288 links: first, last, next, prev (and on a deprecated "
+        "version, successor-version).",
+        "schema": {"type": "string"},
+    },
+    "X-Total-Count": {
+        "description": "Number of items matching the query.",
+        "schema": {"type": "integer"},
+    },
+    "Deprecation": {
+        "description": "RFC 9745: `@<unix-seconds>` when this version is deprecated.",
+        "schema": {"type": "string"},
+    },
+    "Sunset": {
+        "description": "RFC 8594: when this version stops being served (HTTP-date).",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    },
+    "WWW-Authenticate": {"description": "The Bearer challenge.", "schema": {"type": "string"}},
+    "Allow": {"description": "The methods the resource allows.", "schema": {"type": "string"}},
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON, a body that is not an object, or invalid query parameters.",
+    401: "Missing, expired, malformed, tampered or revoked token (see the reason).",
+    403: "Signed in but not allowed.",
+    404: "Unknown id or route.",
+    409: "Duplicate ISBN or email.",
+    413: "Request body over the size limit.",
+    415: "The body's Content-Type is not JSON.",
+    422: "Validation failed: `details` maps each field to its messages.",
+    500: "An unexpected error occurred.",
+    503: "The database is unavailable.",
+}
+
+
+def _ref(kind: str, name: str) -> dict:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def build_spec(app: Flask, presenter, base_url: str) -> dict:
+    """The OpenAPI document for ``presenter``'s version, served under ``base_url``."""
+    version = presenter.version
+    marshmallow_plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
+    spec = APISpec(
+        title=f"Book API v{version}",
+        version=version,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[marshmallow_plugin],
+        servers=[{"url": base_url}],
+        info={"description": presenter.description},
+    )
+    marshmallow_plugin.map_to_openapi_type(Timestamp, "string", "date-time")
+    spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    for name, header in _HEADERS.items():
+        spec.components.header(name, header)
+    spec.components.schema("Error", schema=presenter.schemas.ERROR)
+    for schema in dict.fromkeys(presenter.schemas.RESPONSES.values()):
+        if schema is not None:
+            spec.components.schema(schema_name(schema), schema=schema)
+
+    prefix = f"/api/v{version}"
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        if not rule.endpoint.startswith(f"api.v{version}."):
+            continue
+        view = app.view_functions[rule.endpoint]
+        operation = getattr(view, "__operation__", None)
+        if operation is None:
+            continue
+        path = _PATH_PARAM.sub(r"{\2}", rule.rule[len(prefix) :]) or "/"
+        method = next(iter((rule.methods or set()) - {"HEAD", "OPTIONS"})).lower()
+        spec.path(path=path, operations={method: _operation(rule, view, operation, presenter)})
+    return spec.to_dict()
+
+
+def schema_name(schema) -> str:
+    """Component name of a schema: ``BookSchema`` → ``Book``; a partial one → ``BookPatch``."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    if not isinstance(schema, type) and schema.partial:
+        name += "Patch"
+    return name
+
+
+def _operation(rule, view, op: Operation, presenter) -> dict:
+    summary = (view.__doc__ or "").strip().splitlines()[0] if view.__doc__ else ""
+    operation = {
+        "operationId": view.__name__,
+        "summary": summary,
+        "tags": list(op.tags) or [rule.rule.split("/")[3]],
+        "responses": {},
+    }
+    parameters = []
+    for _converter, name in _PATH_PARAM.findall(rule.rule):
+        parameters.append(
+            {
+                "in": "path",
+                "name": name,
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        )
+    if op.query is not None:
+        parameters.append({"in": "query", "schema": op.query})
+    if parameters:
+        operation["parameters"] = parameters
+    if op.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": op.body}},
+        }
+    if op.auth:
+        operation["security"] = [{"bearerAuth": []}]
+
+    status, schema = presenter.documented_response(op.response, op.status)
+    success = {
+        "description": summary or "Success",
+        "headers": _response_headers(presenter, status, op),
+    }
+    if schema is not None:
+        success["content"] = {"application/json": {"schema": schema_name(schema)}}
+    operation["responses"][str(status)] = success
+
+    errors = set(op.errors) | {500, 503}
+    if op.body is not None:
+        errors |= {400, 413, 415, 422}
+    if op.query is not None and presenter.strict_query:
+        errors.add(400)
+    if op.auth:
+        errors.add(401)
+    if _PATH_PARAM.search(rule.rule):
+        errors.add(404)
+    for code in sorted(errors):
+        headers = _response_headers(presenter, code, op)
+        if code == 401:
+            headers["WWW-Authenticate"] = _ref("headers", "WWW-Authenticate")
+        if code == 503:
+            headers["Retry-After"] = _ref("headers", "Retry-After")
+        operation["responses"][str(code)] = {
+            "description": _ERROR_DESCRIPTIONS[code],
+            "headers": headers,
+            "content": {"application/json": {"schema": "Error"}},
+        }
+    return operation
+
+
+def _response_headers(presenter, status: int, op: Operation) -> dict:
+    headers = {"API-Version": _ref("headers", "API-Version")}
+    if presenter.version == "1":
+        headers["Deprecation"] = _ref("headers", "Deprecation")
+        headers["Sunset"] = _ref("headers", "Sunset")
+        headers["Link"] = _ref("headers", "Link")
+    if status == 201:
+        headers["Location"] = _ref("headers", "Location")
+    if op.response == "book_page" and status == 200:
+        headers["Link"] = _ref("headers", "Link")
+        headers["X-Total-Count"] = _ref("headers", "X-Total-Count")
+    return headers
+
+
+def openapi_document(app: Flask, presenter) -> dict:
+    """The version's document, built once per app."""
+    cache = app.extensions.setdefault("openapi", {})
+    if presenter.version not in cache:
+        cache[presenter.version] = build_spec(app, presenter, f"/api/v{presenter.version}")
+    return cache[presenter.version]

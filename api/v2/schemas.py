@@ -1,0 +1,97 @@
+"""v2 response shapes: the ``{success, data, links}`` envelope."""
+
+from marshmallow import Schema, fields
+
+from api.schemas import BookOut, ErrorDetails, HealthOut, UserOut
+
+
+class BookLinks(Schema):
+    self = fields.String(required=True, metadata={"format": "uri"})
+    collection = fields.String(required=True, metadata={"format": "uri"})
+
+
+class BookData(BookOut):
+    links = fields.Nested(BookLinks, required=True)
+
+
+class PageLinks(Schema):
+    self = fields.String(required=True, metadata={"format": "uri"})
+    first = fields.String(required=True, metadata={"format": "uri"})
+    last = fields.String(required=True, metadata={"format": "uri"})
+    next = fields.String(metadata={"format": "uri"})
+    prev = fields.String(metadata={"format": "uri"})
+
+
+class Pagination(Schema):
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total_pages = fields.Integer(required=True)
+    total_items = fields.Integer(required=True)
+    has_next = fields.Boolean(required=True)
+    has_prev = fields.Boolean(required=True)
+
+
+class TokenData(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"enum": ["Bearer"]})
+    expires_in = fields.Integer(required=True)
+
+
+Links = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+def envelope(name: str, data_field: fields.Field, **extra: fields.Field) -> type[Schema]:
+    """A success envelope schema around ``data_field``."""
+    return Schema.from_dict(
+        {"success": fields.Boolean(required=True), "data": data_field, **extra, "links": Links},
+        name=name,
+    )
+
+
+BookEnvelope = envelope("BookEnvelope", fields.Nested(BookData, required=True))
+BookPageEnvelope = envelope(
+    "BookPageEnvelope",
+    fields.List(fields.Nested(BookData), required=True),
+    pagination=fields.Nested(Pagination, required=True),
+)
+UserEnvelope = envelope("UserEnvelope", fields.Nested(UserOut, required=True))
+RegisteredEnvelope = envelope(
+    "RegisteredEnvelope",
+    fields.Nested(UserOut, required=True),
+    message=fields.String(required=True),
+)
+TokensEnvelope = envelope("TokensEnvelope", fields.Nested(TokenData, required=True))
+RefreshedEnvelope = envelope("RefreshedEnvelope", fields.Nested(TokenData, required=True))
+HealthEnvelope = envelope("HealthEnvelope", fields.Nested(HealthOut, required=True))
+
+
+class Message(Schema):
+    success = fields.Boolean(required=True)
+    message = fields.String(required=True)
+
+
+class ErrorBody(Schema):
+    message = fields.String(required=True)
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status."})
+    details = ErrorDetails()
+    reason = fields.String(metadata={"description": "Machine-readable reason, e.g. token_expired."})
+
+
+class Error(Schema):
+    success = fields.Boolean(required=True)
+    error = fields.Nested(ErrorBody, required=True)
+
+
+RESPONSES = {
+    "book": BookEnvelope,
+    "book_page": BookPageEnvelope,
+    "book_deleted": Message,
+    "user": UserEnvelope,
+    "registered": RegisteredEnvelope,
+    "tokens": TokensEnvelope,
+    "refreshed": RefreshedEnvelope,
+    "logged_out": Message,
+    "health": HealthEnvelope,
+}
+ERROR = Error
