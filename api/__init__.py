@@ -8,17 +8,8 @@ from collections.abc import Mapping
 from flask import Blueprint, Flask
 
 from api import versioning
-from api.presenters import Presenter
-from api.v1.presenter import V1Presenter
-from api.v2.presenter import V2Presenter
-from core.config import load_config
+from core.config import SUPPORTED_VERSIONS, load_config
 from core.extensions import cors, db, jwt, migrate
-
-PRESENTERS: dict[str, Presenter] = {"1": V1Presenter(), "2": V2Presenter()}
-
-
-def presenter_for(version: str) -> Presenter:
-    return PRESENTERS[version]
 
 
 def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Flask:
@@ -55,15 +46,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from api import directory
-    from api.resources import version_blueprint
+    from api import directory, resources
 
     api_bp = Blueprint("api", __name__, url_prefix="/api")
     directory.register(api_bp)
-    for presenter in PRESENTERS.values():
-        api_bp.register_blueprint(version_blueprint(presenter))
+    resources.register(api_bp)  # unversioned: the API-Version header picks the presenter
+    for version in SUPPORTED_VERSIONS:
+        api_bp.register_blueprint(resources.version_blueprint(version))
     app.register_blueprint(api_bp)
-    versioning.register_fallback_routes(app)
     versioning.init_app(app)
 
 

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from api.versioning import current_version
+from api.versioning import present
 from core.errors import DomainError, ServiceUnavailable
 
 log = logging.getLogger("api.errors")
@@ -41,9 +41,7 @@ def render_error(
     headers: dict | None = None,
 ) -> Response:
     """A JSON error response in the shape of the version serving this request."""
-    from api import presenter_for  # the presenters depend on this module's callers
-
-    body = presenter_for(current_version()).error_body(status, message, details, reason)
+    body = present().error_body(status, message, details, reason)
     response = jsonify(body)
     response.status_code = status
     if headers:

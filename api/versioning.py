@@ -7,10 +7,14 @@ from email.utils import format_datetime
 
 from flask import Flask, current_app, g, request
 
+from api.presenters import Presenter
+from api.v1.presenter import V1Presenter
+from api.v2.presenter import V2Presenter
 from core.config import SUPPORTED_VERSIONS, parse_version
 from core.errors import BadRequest
 
 VERSION_HEADER = "API-Version"
+PRESENTERS: dict[str, Presenter] = {"1": V1Presenter(), "2": V2Presenter()}
 _PATH_VERSION = re.compile(r"^/api/v(\d+)(?:/|$)")
 
 
@@ -66,6 +70,11 @@ def current_version() -> str:
     return g.api_version
 
 
+def present() -> Presenter:
+    """The presenter of the version serving this request."""
+    return PRESENTERS[current_version()]
+
+
 def _select_version():
     if not is_api_path(request.path):
         return None
@@ -105,32 +114,6 @@ def successor_url() -> str:
     url = f"{request.host_url.rstrip('/')}/api/v2{rest}"
     query = request.query_string.decode("latin-1")
     return f"{url}?{query}" if query else url
-
-
-def register_fallback_routes(app: Flask) -> None:
-    """Serve every ``/api/v1/<rule>`` at ``/api/<rule>`` too, dispatched to the chosen version.
-
-    v1 and v2 expose identical paths, so v1's URL map is the list of unversioned routes.
-    """
-    for rule in list(app.url_map.iter_rules()):
-        if not rule.endpoint.startswith("api.v1."):
-            continue
-        name = rule.endpoint[len("api.v1.") :]
-        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
-        app.add_url_rule(
-            "/api" + rule.rule[len("/api/v1") :],
-            endpoint=f"api.{name}",
-            view_func=_dispatcher(name),
-            methods=methods,
-        )
-
-
-def _dispatcher(name: str):
-    def dispatch(**kwargs):
-        return current_app.view_functions[f"api.v{current_version()}.{name}"](**kwargs)
-
-    dispatch.__name__ = f"dispatch_{name}"
-    return dispatch
 
 
 def init_app(app: Flask) -> None:

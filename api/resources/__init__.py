@@ -1,21 +1,32 @@
-"""Route code shared by every version; each version passes in its presenter."""
+"""Route code shared by every version.
+
+Each view is one module-level function registered three times: under ``/api/v1``,
+``/api/v2`` and the unversioned ``/api`` (whose version comes from the API-Version header).
+The view asks ``present()`` for the serving version's presenter, so versions differ only in
+presentation.
+"""
 
 from flask import Blueprint, current_app, jsonify
 
 from api.openapi import openapi_document
-from api.presenters import Presenter
 from api.resources import auth, books, health
+from api.versioning import present
 
 
-def version_blueprint(presenter: Presenter) -> Blueprint:
-    """A blueprint serving every resource in ``presenter``'s shape at ``/v<version>``."""
-    bp = Blueprint(f"v{presenter.version}", __name__, url_prefix=f"/v{presenter.version}")
+def register(bp: Blueprint) -> None:
+    """Add every resource route to ``bp``."""
     for module in (health, books, auth):
-        module.register(bp, presenter)
+        module.register(bp)
+    bp.add_url_rule("/openapi.json", view_func=openapi)
 
-    @bp.get("/openapi.json")
-    def openapi():
-        """This version's OpenAPI document."""
-        return jsonify(openapi_document(current_app, presenter))
 
+def openapi():
+    """This version's OpenAPI document."""
+    return jsonify(openapi_document(current_app, present()))
+
+
+def version_blueprint(version: str) -> Blueprint:
+    """A blueprint serving every resource at ``/v<version>``."""
+    bp = Blueprint(f"v{version}", __name__, url_prefix=f"/v{version}")
+    register(bp)
     return bp

@@ -5,7 +5,7 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 
 from api.http import json_body
 from api.openapi import document
-from api.presenters import Presenter
+from api.versioning import present
 from core.schemas import LoginSchema, LogoutSchema, RegisterSchema, load
 from core.services import auth
 
@@ -14,41 +14,48 @@ _login = LoginSchema()
 _logout = LogoutSchema()
 
 
-def register(bp: Blueprint, present: Presenter) -> None:
-    @bp.post("/auth/register")
-    @document("registered", status=201, body=RegisterSchema, errors=(409,), tags=("auth",))
-    def register_user():
-        """Create an account; new accounts always have the role ``user``."""
-        data = load(_register, json_body())
-        return present.registered(auth.register(data["email"], data["password"]))
+@document("registered", status=201, body=RegisterSchema, errors=(409,), tags=("auth",))
+def register_user():
+    """Create an account; new accounts always have the role ``user``."""
+    data = load(_register, json_body())
+    return present().registered(auth.register(data["email"], data["password"]))
 
-    @bp.post("/auth/login")
-    @document("tokens", body=LoginSchema, errors=(401,), tags=("auth",))
-    def login():
-        """Exchange email and password for an access and a refresh token."""
-        data = load(_login, json_body())
-        return present.tokens(auth.issue_tokens(auth.authenticate(data["email"], data["password"])))
 
-    @bp.post("/auth/refresh")
-    @document("refreshed", auth="refresh", tags=("auth",))
-    @jwt_required(refresh=True)
-    def refresh():
-        """Exchange a refresh token for a new access token."""
-        tokens = auth.refresh(current_user, get_jwt(), rotate=present.rotate_refresh_tokens)
-        return present.refreshed(tokens)
+@document("tokens", body=LoginSchema, errors=(401,), tags=("auth",))
+def login():
+    """Exchange email and password for an access and a refresh token."""
+    data = load(_login, json_body())
+    user = auth.authenticate(data["email"], data["password"])
+    return present().tokens(auth.issue_tokens(user))
 
-    @bp.post("/auth/logout")
-    @document("logged_out", auth="access", tags=("auth",))
-    @jwt_required()
-    def logout():
-        """Revoke the presented access token and, when sent, the refresh token."""
-        data = load(_logout, json_body(optional=True))
-        auth.logout(current_user, get_jwt(), data.get("refresh_token"))
-        return present.logged_out()
 
-    @bp.get("/auth/me")
-    @document("user", auth="access", tags=("auth",))
-    @jwt_required()
-    def me():
-        """The signed-in user."""
-        return present.user(current_user)
+@document("refreshed", auth="refresh", tags=("auth",))
+@jwt_required(refresh=True)
+def refresh():
+    """Exchange a refresh token for a new access token (v2 also rotates the refresh token)."""
+    tokens = auth.refresh(current_user, get_jwt(), rotate=present().rotate_refresh_tokens)
+    return present().refreshed(tokens)
+
+
+@document("logged_out", auth="access", tags=("auth",))
+@jwt_required()
+def logout():
+    """Revoke the presented access token and, when sent, the refresh token."""
+    data = load(_logout, json_body(optional=True))
+    auth.logout(current_user, get_jwt(), data.get("refresh_token"))
+    return present().logged_out()
+
+
+@document("user", auth="access", tags=("auth",))
+@jwt_required()
+def me():
+    """The signed-in user."""
+    return present().user(current_user)
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/auth/register", view_func=register_user, methods=["POST"])
+    bp.add_url_rule("/auth/login", view_func=login, methods=["POST"])
+    bp.add_url_rule("/auth/refresh", view_func=refresh, methods=["POST"])
+    bp.add_url_rule("/auth/logout", view_func=logout, methods=["POST"])
+    bp.add_url_rule("/auth/me", view_func=me, methods=["GET"])

@@ -4,16 +4,18 @@ from flask import Blueprint
 
 from api.errors import DATABASE_UNAVAILABLE
 from api.openapi import document
-from api.presenters import Presenter
+from api.versioning import present
 from core.errors import ServiceUnavailable
 from core.services.health import database_ok
 
 
-def register(bp: Blueprint, present: Presenter) -> None:
-    @bp.get("/health")
-    @document("health", tags=("health",))
-    def health():
-        """Report whether the API and its database are usable."""
-        if not database_ok():
-            raise ServiceUnavailable(**DATABASE_UNAVAILABLE)
-        return present.healthy({"status": "ok", "database": "ok"})
+@document("health", tags=("health",))
+def health():
+    """Report whether the API and its database are usable."""
+    if not database_ok():
+        raise ServiceUnavailable(**DATABASE_UNAVAILABLE)
+    return present().healthy({"status": "ok", "database": "ok"})
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/health", view_func=health, methods=["GET"])

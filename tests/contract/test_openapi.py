@@ -1,0 +1,63 @@
+"""Each version's OpenAPI document: valid, complete, and in that version's shapes."""
+
+import pytest
+from openapi_spec_validator import validate
+
+DOCUMENTED_METHODS = {"get", "post", "put", "delete"}
+
+
+@pytest.fixture
+def document(client, version):
+    response = client.get(f"/api/v{version}/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["API-Version"] == version
+    return response.get_json()
+
+
+def test_document_is_valid_openapi(document, version):
+    validate(document)
+    assert document["info"]["version"] == version
+    assert document["servers"] == [{"url": f"/api/v{version}"}]
+
+
+def test_every_versioned_route_is_documented(app, document, version):
+    prefix = f"/api/v{version}"
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(f"api.v{version}.") and not rule.rule.endswith("/openapi.json"):
+            path = rule.rule[len(prefix) :].replace("<int:book_id>", "{book_id}")
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                routes.add((path, method.lower()))
+    documented = {
+        (path, method)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in DOCUMENTED_METHODS
+    }
+    assert documented == routes
+
+
+def test_errors_are_documented_in_the_versions_shape(document, version):
+    error = document["components"]["schemas"]["Error"]
+    if version == "1":
+        assert set(error["properties"]) == {"error", "details", "code"}
+    else:
+        assert set(error["properties"]) == {"success", "error"}
+    create = document["paths"]["/books"]["post"]["responses"]
+    assert {"201", "401", "409", "415", "422"} <= set(create)
+    assert "Location" in create["201"]["headers"]
+
+
+def test_delete_status_differs_by_version(document, version):
+    responses = document["paths"]["/books/{book_id}"]["delete"]["responses"]
+    if version == "1":
+        assert "204" in responses and "content" not in responses["204"]
+    else:
+        assert "200" in responses
+
+
+def test_directory_links_each_document(client):
+    directory = client.get("/api").get_json()
+    for entry in directory["versions"]:
+        url = entry["openapi_url"].removeprefix("http://localhost")
+        assert client.get(url).get_json()["info"]["version"] == entry["version"]
