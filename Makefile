@@ -29,7 +29,7 @@ seed: migrate
 
 run: seed
 	@echo "Book API on http://$(HOST):$(PORT)/api (directory), v1 at /api/v1, v2 at /api/v2"
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app
 
 test: $(VENV)/.dev
 	$(BIN)/pytest --cov --cov-report=term-missing

@@ -11,6 +11,30 @@ from api import versioning
 from core.config import SUPPORTED_VERSIONS, load_config
 from core.extensions import cors, db, jwt, migrate
 
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "API-Version",
+    "X-API-Key",
+    "If-Match",
+    "If-None-Match",
+    "X-Request-ID",
+]
+CORS_EXPOSE_HEADERS = [
+    "X-Total-Count",
+    "Link",
+    "Location",
+    "API-Version",
+    "Deprecation",
+    "Sunset",
+    "ETag",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-Request-ID",
+]
+
 
 def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``environ``, default ``os.environ``) and overrides."""
@@ -38,11 +62,24 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
-    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
+    from api import auth, ratelimit, requestlog, security
 
-    from api import auth
+    app.after_request(security.merge_vary)  # first registered, so it runs last
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        supports_credentials=app.config["CORS_ALLOW_CREDENTIALS"],
+        send_wildcard="*" in app.config["CORS_ORIGINS"],  # "*" rather than echoing the origin
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+        methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        max_age=600,
+    )
 
     auth.init_app(app)
+    ratelimit.init_app(app)
+    security.init_app(app)
+    requestlog.init_app(app)  # last: its clock starts before every other hook
 
 
 def register_blueprints(app: Flask) -> None:

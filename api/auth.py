@@ -1,14 +1,84 @@
-"""How tokens are checked: flask-jwt-extended callbacks answering in the version's shape."""
+"""How requests authenticate: JWT access tokens or service API keys, errors in the version's shape.
+
+``authenticated()`` turns either credential into a ``core.principal.Principal`` on ``g``; the
+flask-jwt-extended callbacks below answer token problems.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, g, request
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from api.errors import render_error
+from api.versioning import is_api_path
+from core.errors import BadRequest, Unauthorized
 from core.extensions import jwt
-from core.services import auth
+from core.principal import Principal
+from core.services import api_keys, auth
 
+API_KEY_HEADER = "X-API-Key"
+# Query parameters that would put a key in URLs, and so in logs, histories and Referer headers.
+KEY_QUERY_PARAMS = frozenset({"api_key", "apikey", "api-key", "key", "x-api-key"})
 _BEARER = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+_API_KEY_CHALLENGE = {"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'}
+
+
+def authenticated(scope: str | None = None, *, admin: bool = False) -> Callable:
+    """Require an API key (``X-API-Key``) or else a JWT access token; store the principal on ``g``.
+
+    A request with ``X-API-Key`` is judged by its key alone, never also by a token. ``scope``
+    and ``admin`` refuse early, before the body is read; the services check again, as the
+    authority on what a principal may do.
+    """
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = (
+                _key_principal() if API_KEY_HEADER in request.headers else _token_principal()
+            )
+            g.principal = principal
+            if scope is not None:
+                principal.require_scope(scope)
+            if admin:
+                principal.require_admin("Only an admin may do this")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def current_principal() -> Principal:
+    """The principal ``authenticated()`` stored for this request."""
+    return g.principal
+
+
+def _key_principal() -> Principal:
+    try:
+        key = api_keys.authenticate_key(request.headers[API_KEY_HEADER])
+    except Unauthorized as exc:
+        raise Unauthorized(exc.message, reason=exc.reason, headers=_API_KEY_CHALLENGE) from None
+    return Principal.for_key(key)
+
+
+def _token_principal() -> Principal:
+    # Token problems answer through the flask-jwt-extended callbacks registered below.
+    verify_jwt_in_request()
+    return Principal.for_user(get_current_user())
+
+
+def _refuse_keys_in_query() -> None:
+    if not is_api_path(request.path):
+        return
+    if any(name.lower() in KEY_QUERY_PARAMS for name in request.args):
+        raise BadRequest(
+            f"API keys are accepted only in the {API_KEY_HEADER} header, never in the URL",
+            reason="api_key_in_query",
+        )
 
 
 def _unauthorized(message: str, reason: str):
@@ -16,7 +86,10 @@ def _unauthorized(message: str, reason: str):
     return render_error(401, message, reason=reason, headers=headers)
 
 
-def init_app(app: Flask) -> None:  # noqa: ARG001 - callbacks live on the shared JWTManager
+def init_app(app: Flask) -> None:
+    app.before_request(_refuse_keys_in_query)
+
+    # The callbacks live on the shared JWTManager.
     @jwt.user_lookup_loader
     def load_user(_header, claims):
         try:

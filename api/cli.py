@@ -6,9 +6,10 @@ import click
 from flask import Flask
 from marshmallow import ValidationError
 
-from core.errors import Conflict
-from core.schemas import RegisterSchema
-from core.services import auth, catalogue
+from api.schemas import TIMESTAMP_FORMAT
+from core.errors import Conflict, NotFound
+from core.schemas import ApiKeySchema, RegisterSchema
+from core.services import api_keys, auth, catalogue
 
 
 def register(app: Flask) -> None:
@@ -23,13 +24,7 @@ def register(app: Flask) -> None:
         """Create an admin account."""
         if password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        try:
-            data = RegisterSchema().load({"email": email, "password": password})
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{field}: {' '.join(msgs)}" for field, msgs in exc.messages.items()
-            )
-            raise click.ClickException(f"invalid input: {problems}") from None
+        data = _validated(RegisterSchema(), {"email": email, "password": password})
         try:
             user = auth.create_admin(data["email"], data["password"])
         except Conflict:
@@ -52,3 +47,77 @@ def register(app: Flask) -> None:
     def purge_revoked_tokens():
         """Delete revocation entries for tokens that have expired anyway."""
         click.echo(f"Removed {auth.purge_expired_revocations()} expired revocation entries.")
+
+    @app.cli.command("create-api-key")
+    @click.option("--name", required=True, help="What the key is for (1-100 characters).")
+    @click.option(
+        "--scope",
+        "scopes",
+        multiple=True,
+        help="read or write; repeat for both. At least one is needed.",
+    )
+    @click.option("--created-by", required=True, help="The email of the admin issuing the key.")
+    def create_api_key(name: str, scopes: tuple[str, ...], created_by: str):
+        """Create an API key for a service client and print it, once."""
+        data = _validated(ApiKeySchema(), {"name": name, "scopes": list(scopes)})
+        creator = auth.find_user_by_email(created_by)
+        if creator is None:
+            raise click.ClickException(f"no user with the email {created_by.strip()}")
+        if not creator.is_admin:
+            raise click.ClickException(f"{creator.email} is not an admin")
+        key, plaintext = api_keys.create_key(data["name"], data["scopes"], creator)
+        # The key alone on stdout, so `KEY=$(flask create-api-key ...)` captures just the key.
+        click.echo(
+            f"Created API key {key.id} ({key.name}, scopes: {key.scopes}, prefix {key.prefix}).",
+            err=True,
+        )
+        click.echo(plaintext)
+        click.echo("Store this key now: it cannot be shown again.", err=True)
+
+    @app.cli.command("list-api-keys")
+    def list_api_keys():
+        """List API keys (never their secrets)."""
+        keys = api_keys.list_keys()
+        if not keys:
+            click.echo("No API keys.")
+        for key in keys:
+            status = f"revoked {_when(key.revoked_at)}" if key.is_revoked else "active"
+            click.echo(
+                f"{key.id}\t{key.prefix}\t{key.name}\tscopes: {key.scopes}\t"
+                f"by {key.creator.email}\tcreated {_when(key.created_at)}\t"
+                f"last used {_when(key.last_used_at)}\t{status}"
+            )
+
+    @app.cli.command("revoke-api-key")
+    @click.argument("key_id")
+    def revoke_api_key(key_id: str):
+        """Revoke an API key by its id; it stops working at once."""
+        try:
+            key = api_keys.revoke_key(int(key_id))
+        except ValueError:
+            raise click.ClickException(f"the id must be a whole number, got {key_id!r}") from None
+        except NotFound:
+            raise click.ClickException(f"no API key with the id {key_id}") from None
+        # Revoking a revoked key is not an error: the outcome the operator wants holds.
+        click.echo(f"API key {key.id} ({key.name}) is revoked since {_when(key.revoked_at)}.")
+
+
+def _validated(schema, data: dict) -> dict:
+    """``data`` loaded by ``schema``; bad input is one line naming each problem."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{field}: {' '.join(_messages(msgs))}" for field, msgs in exc.messages.items()
+        )
+        raise click.ClickException(f"invalid input: {problems}") from None
+
+
+def _messages(messages) -> list[str]:
+    if isinstance(messages, dict):  # per-item errors of a list, e.g. one bad scope
+        return [m for inner in messages.values() for m in _messages(inner)]
+    return [str(m) for m in messages]
+
+
+def _when(moment) -> str:
+    return moment.strftime(TIMESTAMP_FORMAT) if moment is not None else "never"

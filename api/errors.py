@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from api.requestlog import request_id
 from api.versioning import present
 from core.errors import DomainError, ServiceUnavailable
 
@@ -85,7 +86,13 @@ def _log_exception(what: str, error: Exception) -> None:
     frames = traceback.extract_tb(error.__traceback__)
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
     log.error(
-        "%s: %s at %s during %s %s", what, type(error).__name__, where, request.method, request.path
+        "%s: %s at %s during %s %s (request %s)",
+        what,
+        type(error).__name__,
+        where,
+        request.method,
+        request.path,
+        request_id(),
     )
 
 

@@ -28,7 +28,8 @@ class Operation:
     status: int = 200
     body: type[Schema] | Schema | None = None
     query: type[Schema] | None = None
-    auth: str | None = None  # None, "access" or "refresh"
+    # None, "access", "refresh" or "access_or_key" (an access token or an X-API-Key).
+    auth: str | None = None
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -73,14 +74,20 @@ _HEADERS = {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer"},
     },
-    "WWW-Authenticate": {"description": "The Bearer challenge.", "schema": {"type": "string"}},
+    "WWW-Authenticate": {
+        "description": "The challenge: `Bearer`, or `ApiKey` when an API key was refused.",
+        "schema": {"type": "string"},
+    },
     "Allow": {"description": "The methods the resource allows.", "schema": {"type": "string"}},
 }
 
 _ERROR_DESCRIPTIONS = {
-    400: "Malformed JSON, a body that is not an object, or invalid query parameters.",
-    401: "Missing, expired, malformed, tampered or revoked token (see the reason).",
-    403: "Signed in but not allowed.",
+    400: "Malformed JSON, a body that is not an object, invalid query parameters, or an API key "
+    "in the query string (reason `api_key_in_query`).",
+    401: "Missing, expired, malformed, tampered or revoked token, or an invalid or revoked API "
+    "key (see the reason).",
+    403: "Signed in but not allowed; an API key without the needed scope has the reason "
+    "`insufficient_scope`.",
     404: "Unknown id or route.",
     409: "Duplicate ISBN or email.",
     413: "Request body over the size limit.",
@@ -88,6 +95,16 @@ _ERROR_DESCRIPTIONS = {
     422: "Validation failed: `details` maps each field to its messages.",
     500: "An unexpected error occurred.",
     503: "The database is unavailable.",
+}
+
+
+_API_KEY_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "X-API-Key",
+    "description": "A service client's key, `bk_<prefix>_<secret>`, from an admin. Send it in "
+    "this header only: a request with a key in the query string is refused (400, reason "
+    "`api_key_in_query`).",
 }
 
 
@@ -111,6 +128,7 @@ def build_spec(app: Flask, presenter, base_url: str) -> dict:
     spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+    spec.components.security_scheme("apiKey", _API_KEY_SCHEME)
     for name, header in _HEADERS.items():
         spec.components.header(name, header)
     spec.components.schema("Error", schema=presenter.schemas.ERROR)
@@ -170,6 +188,8 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
         }
     if op.auth:
         operation["security"] = [{"bearerAuth": []}]
+        if op.auth == "access_or_key":
+            operation["security"].append({"apiKey": []})
 
     status, schema = presenter.documented_response(op.response, op.status)
     success = {
@@ -180,11 +200,10 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
         success["content"] = {"application/json": {"schema": schema_name(schema)}}
     operation["responses"][str(status)] = success
 
-    errors = set(op.errors) | {500, 503}
+    # Every route answers 400 to an API key in the query string.
+    errors = set(op.errors) | {400, 500, 503}
     if op.body is not None:
-        errors |= {400, 413, 415, 422}
-    if op.query is not None and presenter.strict_query:
-        errors.add(400)
+        errors |= {413, 415, 422}
     if op.auth:
         errors.add(401)
     if _PATH_PARAM.search(rule.rule):

@@ -1,10 +1,12 @@
-"""Output schemas shared by every version: how a book, a user and tokens look on the wire.
+"""Output schemas shared by every version: how a book, a user, tokens and keys look on the wire.
 
 Each version's ``schemas`` module wraps these in its own response shapes; the OpenAPI document
 of a version is generated from them.
 """
 
 from marshmallow import Schema, fields
+
+from core.models import SCOPES
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -35,6 +37,25 @@ class UserOut(Schema):
     created_at = Timestamp(required=True)
 
 
+class ApiKeyOut(Schema):
+    """An API key without its secret; the key itself appears only in the creation response."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(required=True, metadata={"description": "The key's public part."})
+    scopes = fields.List(
+        fields.String(metadata={"enum": list(SCOPES)}), attribute="scope_list", required=True
+    )
+    created_by = fields.Integer(required=True, metadata={"description": "The admin's user id."})
+    created_at = Timestamp(required=True)
+    last_used_at = Timestamp(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Last successful use, to within a minute."},
+    )
+    revoked_at = Timestamp(required=True, allow_none=True)
+
+
 class HealthOut(Schema):
     status = fields.String(required=True)
     database = fields.String(required=True)
@@ -50,3 +71,4 @@ class ErrorDetails(fields.Dict):
 book_out = BookOut()
 books_out = BookOut(many=True)
 user_out = UserOut()
+api_key_out = ApiKeyOut()

@@ -40,6 +40,27 @@ def _int(name: str, value: str | None, default: int, minimum: int = 1) -> int:
     return number
 
 
+# Development defaults: generous enough for a test suite run from one address, strict enough
+# to stop brute force. Production operators tune them (see README).
+RATE_LIMIT_DEFAULTS = {
+    "RATELIMIT_DEFAULT": "1000 per minute",
+    "RATELIMIT_LOGIN": "100 per minute",
+    "RATELIMIT_LOGIN_EMAIL": "10 per 10 minutes",
+    "RATELIMIT_REGISTER": "50 per minute",
+}
+
+
+def _limit(name: str, value: str | None, default: str) -> str:
+    from limits import parse_many
+
+    text = (value or "").strip() or default
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate limit such as '10 per minute'") from None
+    return text
+
+
 def parse_version(value: str | None) -> str | None:
     """Return "1" or "2" for an API version string such as ``"v2"`` or ``" 1 "``, else None."""
     if value is None:
@@ -82,6 +103,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         raise ConfigError("V1_SUNSET_AT needs V1_DEPRECATED_AT")
 
     origins = [o.strip() for o in env.get("CORS_ORIGINS", "*").split(",") if o.strip()]
+    cors_credentials = _bool(env.get("CORS_ALLOW_CREDENTIALS"), False)
+    if cors_credentials and "*" in origins:
+        raise ConfigError("CORS_ALLOW_CREDENTIALS needs CORS_ORIGINS to list explicit origins")
+
+    storage_uri = env.get("RATELIMIT_STORAGE_URI") or "memory://"
+    limits = {
+        name: _limit(name, env.get(name), default) for name, default in RATE_LIMIT_DEFAULTS.items()
+    }
 
     config = {
         "APP_ENV": app_env,
@@ -105,12 +134,24 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "V1_DEPRECATED_AT": deprecated_at,
         "V1_SUNSET_AT": sunset_at,
         "CORS_ORIGINS": origins,
+        "CORS_ALLOW_CREDENTIALS": cors_credentials,
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES"), 0, minimum=0),
+        "MAX_HEADER_BYTES": _int("MAX_HEADER_BYTES", env.get("MAX_HEADER_BYTES"), 16 * 1024),
+        "REQUEST_LOG": _bool(env.get("REQUEST_LOG"), True),
         "MAX_CONTENT_LENGTH": _int(
             "MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 1024 * 1024
         ),
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD") or "scrypt",
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_STORAGE_URI": storage_uri,
+        # Redis answers within a second or the limiter falls back to per-process memory.
+        "RATELIMIT_STORAGE_OPTIONS": (
+            {"socket_connect_timeout": 1, "socket_timeout": 1}
+            if storage_uri.startswith(("redis", "rediss"))
+            else {}
+        ),
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "bookapi",
+        **limits,
     }
     if app_env == "production":
         check_production(config)

@@ -2,8 +2,11 @@
 
 import sqlite3
 
+from flask import current_app
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -28,6 +31,17 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
 cors = CORS()
+# One limiter for the process. Behaviour is fixed here; the limits themselves are read from
+# the app's configuration on every request, so each app can set its own.
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
+    headers_enabled=True,
+    strategy="fixed-window",
+    # Storage down: keep limiting, per process, in memory; retry the storage with back-off.
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 

@@ -1,11 +1,11 @@
-"""SQLAlchemy models: users, books and revoked tokens."""
+"""SQLAlchemy models: users, books, revoked tokens and API keys."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.config import utc_now
 from core.extensions import db
@@ -35,6 +35,9 @@ class UTCDateTime(TypeDecorator):
 
 ROLE_USER = "user"
 ROLE_ADMIN = "admin"
+SCOPE_READ = "read"
+SCOPE_WRITE = "write"
+SCOPES = (SCOPE_READ, SCOPE_WRITE)
 
 
 class User(db.Model):
@@ -94,3 +97,35 @@ class RevokedToken(db.Model):
     )
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class ApiKey(db.Model):
+    """A service client's key. Only a hash of the secret is stored; ``prefix`` finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    # SHA-256 of the whole key, hex. Keys are 256-bit random values, so a fast hash suffices.
+    key_hash: Mapped[str] = mapped_column(String(64))
+    # Space-separated, sorted: "read", "write" or "read write".
+    scopes: Mapped[str] = mapped_column(String(64))
+    # A key acts for the admin who created it; it goes when that account goes.
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    creator: Mapped[User] = relationship()
+
+    @property
+    def scope_list(self) -> list[str]:
+        return sorted(self.scopes.split())
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.id} {self.prefix}>"

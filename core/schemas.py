@@ -8,6 +8,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from core.errors import BadRequest, ValidationFailed
+from core.models import SCOPES
 
 # Fields that clients receive but never set; dropped from bodies so a GET-edit-PUT round trip works.
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "created_by", "links"})
@@ -92,6 +93,20 @@ class LoginSchema(BodySchema):
 
 class LogoutSchema(BodySchema):
     refresh_token = fields.String(required=False, allow_none=True)
+
+
+def no_duplicates(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("Must not contain duplicates.")
+
+
+class ApiKeySchema(BodySchema):
+    name = StrippedString(required=True, validate=validate.Length(min=1, max=100))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(SCOPES)),
+        required=True,
+        validate=[validate.Length(min=1, error="Must name at least one scope."), no_duplicates],
+    )
 
 
 SORT_FIELDS = ("title", "author", "year", "created_at")

@@ -26,8 +26,9 @@ from core.services import auth as auth_service
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14").strip()
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
-TABLES = ("revoked_tokens", "books", "users")
+TABLES = ("api_keys", "revoked_tokens", "books", "users")
 PASSWORD = "correct-horse-battery"
 
 
@@ -38,6 +39,7 @@ def base_environ(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "RATELIMIT_ENABLED": "false",
+        "REQUEST_LOG": "false",
     }
 
 
@@ -300,3 +302,21 @@ def count_queries(app) -> Callable[[], Iterator[list[str]]]:
             sa.event.remove(engine, "before_cursor_execute", record)
 
     return counting
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """An empty Redis database for the test; skips locally (fails in CI) when unreachable."""
+    import redis
+
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        message = f"Redis at TEST_REDIS_URL is unreachable ({type(exc).__name__})"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        client.close()
+    return TEST_REDIS_URL

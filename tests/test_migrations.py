@@ -10,7 +10,7 @@ from api import create_app
 from core.extensions import db
 from tests.conftest import base_environ
 
-APP_TABLES = {"users", "books", "revoked_tokens"}
+APP_TABLES = {"users", "books", "revoked_tokens", "api_keys"}
 # SQLite cannot reflect the lower(title)/lower(author) indexes: SQLAlchemy warns when reflecting
 # and Alembic warns that it cannot compare them. Only these two warnings are silenced.
 SQLITE_EXPRESSION_INDEX_WARNING = (
@@ -73,6 +73,14 @@ def test_migrated_database_has_the_unique_constraints_and_sort_indexes(app):
     assert {"ix_revoked_tokens_expires_at", "ix_revoked_tokens_user_id"} <= index_names(
         app, "revoked_tokens"
     )
+    assert {"ix_api_keys_prefix", "ix_api_keys_created_by"} <= index_names(app, "api_keys")
+    with app.app_context():
+        prefix_index = next(
+            i
+            for i in sa.inspect(db.engine).get_indexes("api_keys")
+            if i["name"] == "ix_api_keys_prefix"
+        )
+    assert prefix_index["unique"]
 
 
 @pytest.mark.filterwarnings(SQLITE_EXPRESSION_INDEX_WARNING)

@@ -3,13 +3,13 @@
 Each view is one module-level function registered three times: under ``/api/v1``,
 ``/api/v2`` and the unversioned ``/api`` (whose version comes from the API-Version header).
 The view asks ``present()`` for the serving version's presenter, so versions differ only in
-presentation.
+presentation. API key management (``api_keys``) is the exception: only ``/api/v2`` serves it.
 """
 
 from flask import Blueprint, current_app, jsonify
 
 from api.openapi import openapi_document
-from api.resources import auth, books, health
+from api.resources import api_keys, auth, books, health
 from api.versioning import present
 
 
@@ -29,4 +29,8 @@ def version_blueprint(version: str) -> Blueprint:
     """A blueprint serving every resource at ``/v<version>``."""
     bp = Blueprint(f"v{version}", __name__, url_prefix=f"/v{version}")
     register(bp)
+    if version == "2":
+        # Added after v1 was frozen: legacy clients get no new endpoints. v1 and unversioned
+        # URLs still accept keys on the book routes.
+        api_keys.register(bp)
     return bp

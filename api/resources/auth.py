@@ -5,6 +5,7 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 
 from api.http import json_body
 from api.openapi import document
+from api.ratelimit import login_email_limit, login_limit, register_limit
 from api.versioning import present
 from core.schemas import LoginSchema, LogoutSchema, RegisterSchema, load
 from core.services import auth
@@ -15,6 +16,7 @@ _logout = LogoutSchema()
 
 
 @document("registered", status=201, body=RegisterSchema, errors=(409,), tags=("auth",))
+@register_limit
 def register_user():
     """Create an account; new accounts always have the role ``user``."""
     data = load(_register, json_body())
@@ -22,6 +24,8 @@ def register_user():
 
 
 @document("tokens", body=LoginSchema, errors=(401,), tags=("auth",))
+@login_limit
+@login_email_limit
 def login():
     """Exchange email and password for an access and a refresh token."""
     data = load(_login, json_body())

@@ -1,11 +1,12 @@
 """The book collection: list, read, create, update, delete."""
 
 from flask import Blueprint, request
-from flask_jwt_extended import current_user, jwt_required
 
+from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
 from api.versioning import present
+from core.models import SCOPE_WRITE
 from core.schemas import BookSchema, ListQuerySchema, load, load_query
 from core.services import books
 from core.services.books import ListParams
@@ -27,28 +28,37 @@ def get_book(book_id: int):
     return present().book(books.get_book(book_id))
 
 
-@document("book", status=201, body=BookSchema, auth="access", errors=(409,), tags=("books",))
-@jwt_required()
+@document(
+    "book", status=201, body=BookSchema, auth="access_or_key", errors=(403, 409), tags=("books",)
+)
+@authenticated(scope=SCOPE_WRITE)
 def create_book():
-    """Add a book; any signed-in user may."""
+    """Add a book; any signed-in user or API key with the write scope may."""
     data = load(_book_schema, json_body())
-    book = books.create_book(data, current_user)
+    book = books.create_book(data, current_principal())
     return present().book(book, 201, present().created_headers(book))
 
 
-@document("book", body=BookSchema(partial=True), auth="access", errors=(403, 409), tags=("books",))
-@jwt_required()
+@document(
+    "book",
+    body=BookSchema(partial=True),
+    auth="access_or_key",
+    errors=(403, 409),
+    tags=("books",),
+)
+@authenticated(scope=SCOPE_WRITE)
 def update_book(book_id: int):
-    """Change the fields sent; only the book's creator or an admin may."""
+    """Change the fields sent; the book's creator, an admin or a key with the write scope may."""
     changes = load(_book_schema, json_body(), partial=True)
-    return present().book(books.update_book(book_id, changes, current_user))
+    return present().book(books.update_book(book_id, changes, current_principal()))
 
 
+# Documented for tokens only: an API key is authenticated here, but only to be refused (403).
 @document("book_deleted", auth="access", errors=(403,), tags=("books",))
-@jwt_required()
+@authenticated()
 def delete_book(book_id: int):
-    """Delete a book; admins only."""
-    books.delete_book(book_id, current_user)
+    """Delete a book; admin users only (never an API key)."""
+    books.delete_book(book_id, current_principal())
     return present().book_deleted()
 
 

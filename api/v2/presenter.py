@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from api.presenters import Presenter
-from api.schemas import book_out, user_out
+from api.schemas import api_key_out, book_out, user_out
 from api.v2 import schemas
 from core.paging import Page
 from core.services.auth import TokenPair
@@ -92,6 +92,39 @@ class V2Presenter(Presenter):
 
     def logged_out(self) -> Response:
         return self.respond({"success": True, "message": "Logged out"})
+
+    def api_key_links(self, key) -> dict:
+        return {
+            "self": self.url("get_api_key", key_id=key.id),
+            "collection": self.url("list_api_keys"),
+        }
+
+    def api_key_data(self, key) -> dict:
+        data = api_key_out.dump(key)
+        data["links"] = self.api_key_links(key)
+        return data
+
+    def api_key_created(self, key, plaintext: str) -> Response:
+        """The new key, with its plaintext: the only response that ever carries it."""
+        data = {**self.api_key_data(key), "key": plaintext}
+        return self.envelope(
+            data,
+            self.api_key_links(key),
+            201,
+            {"Location": self.url("get_api_key", key_id=key.id)},
+            message="API key created; store the key now, it cannot be shown again",
+        )
+
+    def api_key(self, key) -> Response:
+        return self.envelope(self.api_key_data(key), self.api_key_links(key))
+
+    def api_key_list(self, keys) -> Response:
+        return self.envelope(
+            [self.api_key_data(key) for key in keys], {"self": self.url("list_api_keys")}
+        )
+
+    def api_key_revoked(self) -> Response:
+        return self.respond({"success": True, "message": "API key revoked"})
 
     def healthy(self, report: dict) -> Response:
         return self.envelope(report, {"self": self.url("health")})

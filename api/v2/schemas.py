@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from api.schemas import BookOut, ErrorDetails, HealthOut, UserOut
+from api.schemas import ApiKeyOut, BookOut, ErrorDetails, HealthOut, UserOut
 
 
 class BookLinks(Schema):
@@ -12,6 +12,22 @@ class BookLinks(Schema):
 
 class BookData(BookOut):
     links = fields.Nested(BookLinks, required=True)
+
+
+class ApiKeyLinks(Schema):
+    self = fields.String(required=True, metadata={"format": "uri"})
+    collection = fields.String(required=True, metadata={"format": "uri"})
+
+
+class ApiKeyData(ApiKeyOut):
+    links = fields.Nested(ApiKeyLinks, required=True)
+
+
+class ApiKeyCreatedData(ApiKeyData):
+    key = fields.String(
+        required=True,
+        metadata={"description": "The whole key. Shown only in this response: store it now."},
+    )
 
 
 class PageLinks(Schema):
@@ -63,6 +79,15 @@ RegisteredEnvelope = envelope(
 )
 TokensEnvelope = envelope("TokensEnvelope", fields.Nested(TokenData, required=True))
 RefreshedEnvelope = envelope("RefreshedEnvelope", fields.Nested(TokenData, required=True))
+ApiKeyEnvelope = envelope("ApiKeyEnvelope", fields.Nested(ApiKeyData, required=True))
+ApiKeyCreatedEnvelope = envelope(
+    "ApiKeyCreatedEnvelope",
+    fields.Nested(ApiKeyCreatedData, required=True),
+    message=fields.String(required=True),
+)
+ApiKeyListEnvelope = envelope(
+    "ApiKeyListEnvelope", fields.List(fields.Nested(ApiKeyData), required=True)
+)
 HealthEnvelope = envelope("HealthEnvelope", fields.Nested(HealthOut, required=True))
 
 
@@ -93,5 +118,9 @@ RESPONSES = {
     "refreshed": RefreshedEnvelope,
     "logged_out": Message,
     "health": HealthEnvelope,
+    "api_key_created": ApiKeyCreatedEnvelope,
+    "api_key": ApiKeyEnvelope,
+    "api_key_list": ApiKeyListEnvelope,
+    "api_key_revoked": Message,
 }
 ERROR = Error

@@ -1,4 +1,4 @@
-"""Book rules: listing, ownership, ISBN uniqueness and transactions."""
+"""Book rules: listing, ownership, scopes, ISBN uniqueness and transactions."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, Forbidden, NotFound
 from core.extensions import db
-from core.models import Book, User
+from core.models import SCOPE_WRITE, Book
 from core.paging import Page
+from core.principal import Principal
 from core.schemas import MAX_PER_PAGE, MAX_YEAR
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
@@ -87,19 +88,28 @@ def get_book(book_id: int) -> Book:
     return book
 
 
-def create_book(data: dict, actor: User | None) -> Book:
-    """Create a book from validated ``data``. Raises Conflict on a duplicate ISBN."""
+def create_book(data: dict, actor: Principal) -> Book:
+    """Create a book from validated ``data``; a key's book is credited to the key's creator.
+
+    Raises Forbidden(insufficient_scope) without the write scope, Conflict on a duplicate ISBN.
+    """
+    actor.require_scope(SCOPE_WRITE)
     _ensure_isbn_free(data.get("isbn"))
-    book = Book(**data, created_by=actor.id if actor else None)
+    book = Book(**data, created_by=actor.user_id)
     db.session.add(book)
     _commit()
     return book
 
 
-def update_book(book_id: int, changes: dict, actor: User) -> Book:
-    """Apply only the fields in ``changes``. Raises NotFound, Forbidden, Conflict."""
+def update_book(book_id: int, changes: dict, actor: Principal) -> Book:
+    """Apply only the fields in ``changes``.
+
+    Raises Forbidden(insufficient_scope) without the write scope, then NotFound, then Forbidden
+    unless ``actor`` may change the book (see ``may_change``), then Conflict.
+    """
+    actor.require_scope(SCOPE_WRITE)
     book = get_book(book_id)
-    if not (actor.is_admin or book.created_by == actor.id):
+    if not may_change(book, actor):
         raise Forbidden("Only the book's creator or an admin may change it")
     if changes.get("isbn") and changes["isbn"] != book.isbn:
         _ensure_isbn_free(changes["isbn"])
@@ -109,10 +119,18 @@ def update_book(book_id: int, changes: dict, actor: User) -> Book:
     return book
 
 
-def delete_book(book_id: int, actor: User) -> None:
-    """Raises Forbidden unless ``actor`` is an admin, NotFound for an unknown id."""
-    if not actor.is_admin:
-        raise Forbidden("Only an admin may delete books")
+def may_change(book: Book, actor: Principal) -> bool:
+    # Service clients maintain the whole catalogue; people change only their own books.
+    if actor.is_api_key or actor.is_admin:
+        return True
+    return actor.user_id is not None and book.created_by == actor.user_id
+
+
+def delete_book(book_id: int, actor: Principal) -> None:
+    """Raises Forbidden unless ``actor`` is an admin user (never an API key), then NotFound."""
+    if actor.is_api_key:
+        raise Forbidden("API keys cannot delete books; an admin must")
+    actor.require_admin("Only an admin may delete books")
     db.session.delete(get_book(book_id))
     db.session.commit()
 

@@ -1,9 +1,12 @@
 """Each version's OpenAPI document: valid, complete, and in that version's shapes."""
 
+import re
+
 import pytest
 from openapi_spec_validator import validate
 
 DOCUMENTED_METHODS = {"get", "post", "put", "delete"}
+PATH_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
 @pytest.fixture
@@ -25,7 +28,7 @@ def test_every_versioned_route_is_documented(app, document, version):
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(f"api.v{version}.") and not rule.rule.endswith("/openapi.json"):
-            path = rule.rule[len(prefix) :].replace("<int:book_id>", "{book_id}")
+            path = PATH_PARAM.sub(r"{\1}", rule.rule[len(prefix) :])
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 routes.add((path, method.lower()))
     documented = {
@@ -61,3 +64,28 @@ def test_directory_links_each_document(client):
     for entry in directory["versions"]:
         url = entry["openapi_url"].removeprefix("http://localhost")
         assert client.get(url).get_json()["info"]["version"] == entry["version"]
+
+
+def test_book_writes_accept_a_token_or_an_api_key_in_its_header(document):
+    scheme = document["components"]["securitySchemes"]["apiKey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
+    either = [{"bearerAuth": []}, {"apiKey": []}]
+    assert document["paths"]["/books"]["post"]["security"] == either
+    assert document["paths"]["/books/{book_id}"]["put"]["security"] == either
+    # Keys never delete: only a token can succeed there.
+    assert document["paths"]["/books/{book_id}"]["delete"]["security"] == [{"bearerAuth": []}]
+    assert document["paths"]["/auth/me"]["get"]["security"] == [{"bearerAuth": []}]
+
+
+def test_only_v2_documents_api_key_management(document, version):
+    paths = {path for path in document["paths"] if path.startswith("/api-keys")}
+    if version == "1":
+        assert paths == set()
+        return
+    assert paths == {"/api-keys", "/api-keys/{key_id}"}
+    create = document["paths"]["/api-keys"]["post"]["responses"]
+    assert {"201", "401", "403", "422"} <= set(create)
+    assert "Location" in create["201"]["headers"]
+    created = document["components"]["schemas"]["ApiKeyCreatedData"]["properties"]
+    listed = document["components"]["schemas"]["ApiKeyData"]["properties"]
+    assert "key" in created and "key" not in listed and "key_hash" not in listed

@@ -7,6 +7,7 @@ from core.errors import Conflict, Forbidden, NotFound
 from core.extensions import db
 from core.models import ROLE_ADMIN, Book
 from core.paging import Page
+from core.principal import Principal
 from core.schemas import MAX_PER_PAGE
 from core.services import auth, books
 from core.services.books import ListParams
@@ -29,6 +30,10 @@ def numbered(count: int, **fields) -> list[Book]:
 
 def new_user(email: str, role: str = "user"):
     return auth.register(email, PASSWORD, role=role)
+
+
+def actor(user) -> Principal:
+    return Principal.for_user(user)
 
 
 def ids(page: Page) -> list[int]:
@@ -239,7 +244,7 @@ def test_get_book_raises_not_found_for_an_unknown_id(ctx):
 
 def test_create_book_records_the_creator(ctx):
     owner = new_user("owner@example.com")
-    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, owner)
+    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, actor(owner))
     assert book.id is not None
     assert book.created_by == owner.id
     assert book.created_at is not None
@@ -247,9 +252,9 @@ def test_create_book_records_the_creator(ctx):
 
 def test_create_book_raises_conflict_on_a_duplicate_isbn(ctx):
     owner = new_user("owner@example.com")
-    books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, owner)
+    books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, actor(owner))
     with pytest.raises(Conflict) as caught:
-        books.create_book({"title": "Two", "author": "Y", "isbn": "9780132350884"}, owner)
+        books.create_book({"title": "Two", "author": "Y", "isbn": "9780132350884"}, actor(owner))
     assert caught.value.reason == "duplicate_isbn"
     assert "isbn" in caught.value.details
     db.session.rollback()
@@ -259,34 +264,36 @@ def test_create_book_raises_conflict_on_a_duplicate_isbn(ctx):
 
 def test_create_book_conflict_from_the_unique_index_leaves_the_session_usable(ctx, monkeypatch):
     owner = new_user("owner@example.com")
-    books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, owner)
+    books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, actor(owner))
     monkeypatch.setattr(books, "_ensure_isbn_free", lambda isbn: None)
     with pytest.raises(Conflict) as caught:
-        books.create_book({"title": "Two", "author": "Y", "isbn": "9780132350884"}, owner)
+        books.create_book({"title": "Two", "author": "Y", "isbn": "9780132350884"}, actor(owner))
     assert caught.value.reason == "duplicate_isbn"
     assert books.count_books() == 1
 
 
 def test_books_without_isbn_do_not_conflict(ctx):
     owner = new_user("owner@example.com")
-    books.create_book({"title": "One", "author": "X"}, owner)
-    books.create_book({"title": "Two", "author": "Y", "isbn": None}, owner)
+    books.create_book({"title": "One", "author": "X"}, actor(owner))
+    books.create_book({"title": "Two", "author": "Y", "isbn": None}, actor(owner))
     assert books.count_books() == 2
 
 
 def test_update_book_changes_only_the_given_fields(ctx):
     owner = new_user("owner@example.com")
-    book = books.create_book({"title": "Dune", "author": "Frank Herbert", "year": 1965}, owner)
-    updated = books.update_book(book.id, {"title": "Dune (1965)"}, owner)
+    book = books.create_book(
+        {"title": "Dune", "author": "Frank Herbert", "year": 1965}, actor(owner)
+    )
+    updated = books.update_book(book.id, {"title": "Dune (1965)"}, actor(owner))
     assert (updated.title, updated.author, updated.year) == ("Dune (1965)", "Frank Herbert", 1965)
 
 
 def test_update_book_raises_forbidden_for_someone_else(ctx):
     owner = new_user("owner@example.com")
     other = new_user("other@example.com")
-    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, owner)
+    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, actor(owner))
     with pytest.raises(Forbidden):
-        books.update_book(book.id, {"title": "Hijacked"}, other)
+        books.update_book(book.id, {"title": "Hijacked"}, actor(other))
     db.session.rollback()
     db.session.expire_all()
     assert books.get_book(book.id).title == "Dune"
@@ -295,8 +302,8 @@ def test_update_book_raises_forbidden_for_someone_else(ctx):
 def test_update_book_is_allowed_for_an_admin(ctx):
     owner = new_user("owner@example.com")
     admin = new_user("admin@example.com", role=ROLE_ADMIN)
-    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, owner)
-    assert books.update_book(book.id, {"title": "Edited"}, admin).title == "Edited"
+    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, actor(owner))
+    assert books.update_book(book.id, {"title": "Edited"}, actor(admin)).title == "Edited"
     # The creator stays the creator.
     assert books.get_book(book.id).created_by == owner.id
 
@@ -304,15 +311,15 @@ def test_update_book_is_allowed_for_an_admin(ctx):
 def test_update_book_checks_existence_before_ownership(ctx):
     stranger = new_user("stranger@example.com")
     with pytest.raises(NotFound):
-        books.update_book(999_999, {"title": "X"}, stranger)
+        books.update_book(999_999, {"title": "X"}, actor(stranger))
 
 
 def test_update_book_to_another_books_isbn_raises_conflict(ctx):
     owner = new_user("owner@example.com")
-    books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, owner)
-    two = books.create_book({"title": "Two", "author": "Y", "isbn": "9780135957059"}, owner)
+    books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, actor(owner))
+    two = books.create_book({"title": "Two", "author": "Y", "isbn": "9780135957059"}, actor(owner))
     with pytest.raises(Conflict) as caught:
-        books.update_book(two.id, {"isbn": "9780132350884"}, owner)
+        books.update_book(two.id, {"isbn": "9780132350884"}, actor(owner))
     assert caught.value.reason == "duplicate_isbn"
     db.session.rollback()
     db.session.expire_all()
@@ -321,35 +328,35 @@ def test_update_book_to_another_books_isbn_raises_conflict(ctx):
 
 def test_update_book_keeping_its_own_isbn_is_not_a_conflict(ctx):
     owner = new_user("owner@example.com")
-    book = books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, owner)
-    updated = books.update_book(book.id, {"isbn": "9780132350884", "title": "Uno"}, owner)
+    book = books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, actor(owner))
+    updated = books.update_book(book.id, {"isbn": "9780132350884", "title": "Uno"}, actor(owner))
     assert (updated.isbn, updated.title) == ("9780132350884", "Uno")
 
 
 def test_update_book_can_clear_the_isbn(ctx):
     owner = new_user("owner@example.com")
-    book = books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, owner)
-    assert books.update_book(book.id, {"isbn": None}, owner).isbn is None
+    book = books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, actor(owner))
+    assert books.update_book(book.id, {"isbn": None}, actor(owner)).isbn is None
 
 
 def test_delete_book_raises_forbidden_for_a_non_admin_even_the_creator(ctx):
     owner = new_user("owner@example.com")
-    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, owner)
+    book = books.create_book({"title": "Dune", "author": "Frank Herbert"}, actor(owner))
     with pytest.raises(Forbidden):
-        books.delete_book(book.id, owner)
+        books.delete_book(book.id, actor(owner))
     assert books.count_books() == 1
 
 
 def test_delete_book_checks_the_role_before_existence(ctx):
     someone = new_user("someone@example.com")
     with pytest.raises(Forbidden):
-        books.delete_book(999_999, someone)
+        books.delete_book(999_999, actor(someone))
 
 
 def test_delete_book_by_an_admin_removes_it(ctx):
     admin = new_user("admin@example.com", role=ROLE_ADMIN)
     keep, gone = add_books({"title": "Keep", "author": "X"}, {"title": "Gone", "author": "Y"})
-    books.delete_book(gone.id, admin)
+    books.delete_book(gone.id, actor(admin))
     assert db.session.scalars(select(Book.id)).all() == [keep.id]
     with pytest.raises(NotFound):
         books.get_book(gone.id)
@@ -358,7 +365,7 @@ def test_delete_book_by_an_admin_removes_it(ctx):
 def test_delete_book_by_an_admin_raises_not_found_for_an_unknown_id(ctx):
     admin = new_user("admin@example.com", role=ROLE_ADMIN)
     with pytest.raises(NotFound):
-        books.delete_book(999_999, admin)
+        books.delete_book(999_999, actor(admin))
 
 
 def test_count_books_counts_every_book(ctx):

@@ -1,0 +1,74 @@
+"""Rate limits: a default for every route, stricter ones on login and register.
+
+Counters live in ``RATELIMIT_STORAGE_URI`` (Redis when several processes serve the API). The
+client address is ``request.remote_addr``: behind proxies, ``TRUSTED_PROXIES`` makes ProxyFix
+take it from ``X-Forwarded-For``; otherwise that header is ignored and cannot reset a limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import Flask, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from core.extensions import limiter
+
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def _config(name: str):
+    return lambda: current_app.config[name]
+
+
+def login_email_key() -> str:
+    """The login attempt's email, hashed: counters never hold an address in clear."""
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    normalised = email.strip().lower() if isinstance(email, str) else ""
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+# Shared scopes: one counter per client whichever version or URL the route is called through.
+login_limit = limiter.shared_limit(_config("RATELIMIT_LOGIN"), scope="login")
+# Only failed attempts count against an email, so a user who signs in often is not locked out.
+login_email_limit = limiter.shared_limit(
+    _config("RATELIMIT_LOGIN_EMAIL"),
+    scope="login-email",
+    key_func=login_email_key,
+    deduct_when=lambda response: response.status_code == 401,
+)
+register_limit = limiter.shared_limit(_config("RATELIMIT_REGISTER"), scope="register")
+exempt = limiter.exempt
+
+
+class _NoTraceback(logging.Filter):
+    """Keep the limiter's storage warnings, without tracebacks (they can carry URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def _only_when_limited(response):
+    # Flask-Limiter sends Retry-After on every response; it only means something on 429/503.
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
+    # Registered before the limiter's own hook, so it runs after it.
+    app.after_request(_only_when_limited)
+    limiter.init_app(app)
+    # The limiter is one object per process; a new app starts with its storage presumed healthy
+    # (only test suites build several apps in one process).
+    limiter._storage_dead = False
+    logging.getLogger("flask-limiter").addFilter(_NoTraceback())

@@ -1,0 +1,97 @@
+"""One JSON line per request on stderr, and the X-Request-ID that ties a response to it.
+
+A line holds the time, request id, method, path (never the query string), status, duration,
+API version and who made the request (user id or API key id) - never a token, password or key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, g, request
+
+from api.versioning import current_version, is_api_path
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_WELL_FORMED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+log = logging.getLogger("api.requests")
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(getattr(record, "fields", {"message": record.getMessage()}))
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (servers and test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def request_id() -> str:
+    """This request's id: the client's X-Request-ID when well-formed, else a new one."""
+    if "request_id" not in g:
+        offered = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = offered if _WELL_FORMED.match(offered) else uuid.uuid4().hex
+    return g.request_id
+
+
+def _start():
+    g.request_started = time.perf_counter()
+    request_id()
+
+
+def _principal() -> dict:
+    principal = g.get("principal")
+    if principal is not None:
+        return {
+            "user_id": principal.user_id,
+            "api_key_id": principal.api_key.id if principal.api_key else None,
+        }
+    claims = g.get("_jwt_extended_jwt")  # set by flask-jwt-extended once a token is verified
+    user_id = claims.get("sub") if isinstance(claims, dict) else None
+    return {"user_id": int(user_id) if user_id and user_id.isdigit() else None, "api_key_id": None}
+
+
+def _finish(response):
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    if not log.isEnabledFor(logging.INFO):
+        return response
+    started = g.get("request_started")
+    fields = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "request_id": request_id(),
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "api_version": current_version() if is_api_path(request.path) else None,
+        **_principal(),
+    }
+    log.info("request", extra={"fields": fields})
+    return response
+
+
+def init_app(app: Flask) -> None:
+    if app.config["REQUEST_LOG"] and not log.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(JsonLines())
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    # First in, so the clock starts before anything else runs for the request.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+    app.after_request(_finish)

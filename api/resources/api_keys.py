@@ -1,0 +1,53 @@
+"""API keys for service clients (v2 only): create, list, read and revoke; admin users only."""
+
+from flask import Blueprint
+
+from api.auth import authenticated, current_principal
+from api.http import json_body
+from api.openapi import document
+from api.versioning import present
+from core.schemas import ApiKeySchema, load
+from core.services import api_keys
+
+_api_key_schema = ApiKeySchema()
+_TAGS = ("api-keys",)
+
+
+@document(
+    "api_key_created", status=201, body=ApiKeySchema, auth="access", errors=(403,), tags=_TAGS
+)
+@authenticated(admin=True)
+def create_api_key():
+    """Create an API key; the response is the only one that ever shows the key."""
+    data = load(_api_key_schema, json_body())
+    key, plaintext = api_keys.create_key(data["name"], data["scopes"], current_principal().user)
+    return present().api_key_created(key, plaintext)
+
+
+@document("api_key_list", auth="access", errors=(403,), tags=_TAGS)
+@authenticated(admin=True)
+def list_api_keys():
+    """List every API key, revoked ones included, without secrets."""
+    return present().api_key_list(api_keys.list_keys())
+
+
+@document("api_key", auth="access", errors=(403,), tags=_TAGS)
+@authenticated(admin=True)
+def get_api_key(key_id: int):
+    """Get one API key, without its secret."""
+    return present().api_key(api_keys.get_key(key_id))
+
+
+@document("api_key_revoked", auth="access", errors=(403,), tags=_TAGS)
+@authenticated(admin=True)
+def revoke_api_key(key_id: int):
+    """Revoke an API key from now on; revoking it again changes nothing."""
+    api_keys.revoke_key(key_id)
+    return present().api_key_revoked()
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/api-keys", view_func=create_api_key, methods=["POST"])
+    bp.add_url_rule("/api-keys", view_func=list_api_keys, methods=["GET"])
+    bp.add_url_rule("/api-keys/<int:key_id>", view_func=get_api_key, methods=["GET"])
+    bp.add_url_rule("/api-keys/<int:key_id>", view_func=revoke_api_key, methods=["DELETE"])

@@ -1,0 +1,74 @@
+"""The request log: one JSON line per request, request ids, and nothing secret in it."""
+
+import json
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def logged(make_app):
+    return make_app(REQUEST_LOG="true").test_client()
+
+
+def _lines(capsys) -> list[dict]:
+    return [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+
+
+def test_one_json_line_per_request(logged, capsys, version):
+    capsys.readouterr()
+    logged.get(f"/api/v{version}/books?search=x", headers={"X-Request-ID": "req-123"})
+    logged.get(f"/api/v{version}/books/999")
+    first, second = _lines(capsys)
+    assert first["request_id"] == "req-123"
+    assert first["method"] == "GET"
+    assert first["path"] == f"/api/v{version}/books"  # never the query string
+    assert first["status"] == 200
+    assert first["api_version"] == version
+    assert first["duration_ms"] >= 0
+    assert first["time"].endswith("Z")
+    assert first["user_id"] is None and first["api_key_id"] is None
+    assert second["status"] == 404
+
+
+def test_user_id_is_logged_but_never_the_token_or_password(logged, capsys, make_user, auth_headers):
+    user = make_user()
+    capsys.readouterr()
+    login = logged.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+    token = login.get_json()["access_token"]
+    logged.get("/api/v2/auth/me", headers={"Authorization": f"Bearer {token}"})
+    text = capsys.readouterr().err
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert lines[-1]["user_id"] == user.id
+    assert token not in text
+    assert PASSWORD not in text
+    assert user.email not in text
+
+
+def test_request_id_is_echoed_when_well_formed(client):
+    response = client.get("/api/v2/books", headers={"X-Request-ID": "abc-DEF_1.2:3"})
+    assert response.headers["X-Request-ID"] == "abc-DEF_1.2:3"
+
+
+@pytest.mark.parametrize("offered", ["", "has space", "x" * 200, "<script>", "a\\b"])
+def test_malformed_request_id_is_replaced(client, offered):
+    response = client.get("/api/v2/books", headers={"X-Request-ID": offered})
+    issued = response.headers["X-Request-ID"]
+    assert issued != offered
+    assert len(issued) == 32 and issued.isalnum()
+
+
+def test_error_log_line_names_the_request_id(client, caplog, monkeypatch):
+    from core.services import books
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(books, "list_books", explode)
+    response = client.get("/api/v1/books", headers={"X-Request-ID": "trace-me-42"})
+    assert response.status_code == 500
+    assert response.headers["X-Request-ID"] == "trace-me-42"
+    assert "trace-me-42" in caplog.text

@@ -1,0 +1,175 @@
+"""Several server processes: rate limits and revocations hold across all of them.
+
+Each test starts real gunicorn processes on loopback ports, sharing one database (and one
+Redis where named), as a deployment with several processes or machines would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@contextmanager
+def gunicorn(env: dict[str, str]):
+    """A one-worker gunicorn serving the app; yields its base URL and stops it afterwards."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--control-socket",
+            str(Path(env["TMPDIR"]) / f"gunicorn-{port}.ctl"),
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "gunicorn did not start: " + process.stderr.read().decode()[-2000:]
+                    ) from None
+                time.sleep(0.05)  # waiting for a port to open, not for a result
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()
+
+
+@pytest.fixture
+def servers(database_url, tmp_path):
+    """Start ``count`` gunicorn processes on the test database with extra environment."""
+
+    @contextmanager
+    def start(count: int, **extra: str):
+        env = {
+            "APP_ENV": "development",
+            "DATABASE_URL": database_url,
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "RATELIMIT_ENABLED": "true",
+            "REQUEST_LOG": "false",
+            "TMPDIR": str(tmp_path),
+            **extra,
+        }
+        with ExitStack() as stack:
+            yield [stack.enter_context(gunicorn(env)) for _ in range(count)]
+
+    return start
+
+
+def _alternate(bases: list[str], total: int) -> list[int]:
+    return [_call(f"{bases[n % len(bases)]}/api/v2/books")[0] for n in range(total)]
+
+
+def test_a_redis_limit_holds_exactly_across_two_processes(servers, redis_url):
+    prefix = f"test-{uuid.uuid4().hex}"
+    with servers(
+        2,
+        RATELIMIT_STORAGE_URI=redis_url,
+        RATELIMIT_KEY_PREFIX=prefix,
+        RATELIMIT_DEFAULT="7 per 10 minutes",
+    ) as bases:
+        statuses = _alternate(bases, 12)
+    assert statuses.count(200) == 7
+    assert statuses.count(429) == 5
+
+
+def test_memory_limits_are_per_process(servers):
+    """The contrast that shows why deployments with several processes need Redis."""
+    with servers(
+        2, RATELIMIT_STORAGE_URI="memory://", RATELIMIT_DEFAULT="7 per 10 minutes"
+    ) as bases:
+        statuses = _alternate(bases, 12)
+    assert statuses.count(200) == 12
+
+
+def test_logout_in_one_process_revokes_the_token_in_another(servers, make_user):
+    user = make_user()
+    with servers(2, RATELIMIT_ENABLED="false") as (first, second):
+        status, body = _call(
+            f"{first}/api/v1/auth/login", "POST", {"email": user.email, "password": PASSWORD}
+        )
+        assert status == 200
+        auth = {"Authorization": f"Bearer {body['access_token']}"}
+        assert _call(f"{second}/api/v2/auth/me", headers=auth)[0] == 200
+        assert _call(f"{first}/api/v1/auth/logout", "POST", headers=auth)[0] == 200
+        status, body = _call(f"{second}/api/v2/auth/me", headers=auth)
+    assert status == 401
+    assert body["error"]["reason"] == "token_revoked"
+
+
+def test_v2_refresh_rotation_holds_across_processes(servers, make_user):
+    user = make_user()
+    with servers(2, RATELIMIT_ENABLED="false") as (first, second):
+        _, body = _call(
+            f"{first}/api/v2/auth/login", "POST", {"email": user.email, "password": PASSWORD}
+        )
+        refresh = {"Authorization": f"Bearer {body['data']['refresh_token']}"}
+        assert _call(f"{first}/api/v2/auth/refresh", "POST", headers=refresh)[0] == 200
+        status, body = _call(f"{second}/api/v2/auth/refresh", "POST", headers=refresh)
+    assert status == 401
+    assert body["error"]["reason"] == "token_revoked"
+
+
+def test_oversized_headers_never_reach_a_500(servers):
+    with servers(1) as (base,):
+        status, body = _call(f"{base}/api/v2/books", headers={"X-Padding": "x" * 20000})
+        assert status == 431
+        assert body["error"]["reason"] == "headers_too_large"
+        # Past gunicorn's own limit the server refuses the request (its own 431, not JSON)
+        # before the app sees it.
+        request = urllib.request.Request(f"{base}/api/v2/books", headers={"X-Padding": "x" * 40000})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        refused.value.close()
+        assert refused.value.code == 431
