@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
-WORKERS ?= 2
+WORKERS ?= $(or $(WEB_CONCURRENCY),2)
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench migrate seed clean
+.PHONY: run test lint format fuzz bench migrate seed clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -33,6 +34,11 @@ run: seed
 
 test: $(VENV)/.dev
 	$(BIN)/pytest --cov --cov-report=term-missing
+
+# Schemathesis against both versions' OpenAPI documents on a fresh database.
+FUZZ_EXAMPLES ?= 50
+fuzz: $(VENV)/.dev
+	$(BIN)/python tools/fuzz.py --max-examples $(FUZZ_EXAMPLES)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from flask import Blueprint, Flask
@@ -10,6 +9,7 @@ from flask import Blueprint, Flask
 from api import versioning
 from core.config import SUPPORTED_VERSIONS, load_config
 from core.extensions import cors, db, jwt, migrate
+from core.services import auth as auth_service
 
 CORS_ALLOW_HEADERS = [
     "Authorization",
@@ -43,19 +43,11 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
     if overrides:
         app.config.update(overrides)
     app.json.sort_keys = False
-    configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     return app
-
-
-def configure_logging(app: Flask) -> None:  # noqa: ARG001
-    # A no-op when the server (gunicorn, pytest) has configured logging already.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def register_extensions(app: Flask) -> None:
@@ -77,6 +69,8 @@ def register_extensions(app: Flask) -> None:
     )
 
     auth.init_app(app)
+    with app.app_context():
+        auth_service.prepare()
     ratelimit.init_app(app)
     security.init_app(app)
     requestlog.init_app(app)  # last: its clock starts before every other hook
@@ -87,11 +81,15 @@ def register_blueprints(app: Flask) -> None:
 
     api_bp = Blueprint("api", __name__, url_prefix="/api")
     directory.register(api_bp)
-    resources.register(api_bp)  # unversioned: the API-Version header picks the presenter
+    resources.register(api_bp)  # unversioned: the API-Version header picks the version
     for version in SUPPORTED_VERSIONS:
         api_bp.register_blueprint(resources.version_blueprint(version))
     app.register_blueprint(api_bp)
     versioning.init_app(app)
+
+    from api import docs
+
+    docs.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -77,7 +77,7 @@ def register(app: Flask) -> None:
     @app.cli.command("list-api-keys")
     def list_api_keys():
         """List API keys (never their secrets)."""
-        keys = api_keys.list_keys()
+        keys = api_keys.list_keys(include_revoked=True)
         if not keys:
             click.echo("No API keys.")
         for key in keys:

@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
-
 from flask import Blueprint, current_app, jsonify, url_for
 
+from api.versioning import version_status
 from core.config import SUPPORTED_VERSIONS
 
 
-def version_status(version: str) -> tuple[str, str | None]:
-    """(status, sunset HTTP-date or None) for ``version``."""
-    if version == "1" and current_app.config.get("V1_DEPRECATED_AT") is not None:
-        sunset = current_app.config.get("V1_SUNSET_AT")
-        return "deprecated", format_datetime(sunset, usegmt=True) if sunset else None
-    return "current", None
+def directory():
+    """The versions this API serves and where each one lives."""
+    versions = []
+    for version in SUPPORTED_VERSIONS:
+        status, sunset = version_status(version)
+        versions.append(
+            {
+                "version": version,
+                "status": status,
+                "base_url": url_for(f"api.v{version}.index", _external=True),
+                "openapi_url": url_for(f"api.v{version}.openapi", _external=True),
+                "sunset": sunset,
+            }
+        )
+    return jsonify(
+        {"default_version": current_app.config["API_DEFAULT_VERSION"], "versions": versions}
+    )
 
 
 def register(bp: Blueprint) -> None:
-    @bp.get("")
-    def directory():
-        """The versions this API serves and where each one lives."""
-        root = url_for("api.directory", _external=True)
-        versions = []
-        for version in SUPPORTED_VERSIONS:
-            status, sunset = version_status(version)
-            versions.append(
-                {
-                    "version": version,
-                    "status": status,
-                    "base_url": f"{root}/v{version}",
-                    "openapi_url": f"{root}/v{version}/openapi.json",
-                    "sunset": sunset,
-                }
-            )
-        return jsonify(
-            {"default_version": current_app.config["API_DEFAULT_VERSION"], "versions": versions}
-        )
+    bp.add_url_rule("", view_func=directory, methods=["GET"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -47,6 +47,8 @@ def render_error(
     response.status_code = status
     if headers:
         response.headers.update(headers)
+        if "Retry-After" in headers:
+            g.retry_after = headers["Retry-After"]  # not to be overwritten by the limiter
     return response
 
 

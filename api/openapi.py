@@ -31,6 +31,7 @@ class Operation:
     # None, "access", "refresh" or "access_or_key" (an access token or an X-API-Key).
     auth: str | None = None
     errors: tuple[int, ...] = ()
+    unlimited: bool = False  # exempt from rate limits
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -74,6 +75,23 @@ _HEADERS = {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer"},
     },
+    "X-RateLimit-Limit": {
+        "description": "Requests allowed in the current window.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in the current window.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "When the window resets (Unix seconds).",
+        "schema": {"type": "integer"},
+    },
+    "X-Request-ID": {
+        "description": "The request's id: the client's X-Request-ID when well-formed, else a "
+        "new one. It names the request in the server's log.",
+        "schema": {"type": "string"},
+    },
     "WWW-Authenticate": {
         "description": "The challenge: `Bearer`, or `ApiKey` when an API key was refused.",
         "schema": {"type": "string"},
@@ -92,6 +110,8 @@ _ERROR_DESCRIPTIONS = {
     409: "Duplicate ISBN or email.",
     413: "Request body over the size limit.",
     415: "The body's Content-Type is not JSON.",
+    429: "Too many requests: the rate limit is spent (see Retry-After).",
+    431: "Request headers are too large.",
     422: "Validation failed: `details` maps each field to its messages.",
     500: "An unexpected error occurred.",
     503: "The database is unavailable.",
@@ -178,7 +198,10 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
             }
         )
     if op.query is not None:
-        parameters.append({"in": "query", "schema": op.query})
+        if presenter.strict_query:
+            parameters.append({"in": "query", "schema": op.query})
+        else:
+            parameters += _lenient_query_parameters(op.query)
     if parameters:
         operation["parameters"] = parameters
     if op.body is not None:
@@ -200,8 +223,11 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
         success["content"] = {"application/json": {"schema": schema_name(schema)}}
     operation["responses"][str(status)] = success
 
-    # Every route answers 400 to an API key in the query string.
-    errors = set(op.errors) | {400, 500, 503}
+    # Every route answers 400 to an API key in the query string, 431 to oversized headers,
+    # and (unless exempt, like /health) 429 once the client's rate limit is spent.
+    errors = set(op.errors) | {400, 431, 500, 503}
+    if not op.unlimited:
+        errors.add(429)
     if op.body is not None:
         errors |= {413, 415, 422}
     if op.auth:
@@ -212,7 +238,7 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
         headers = _response_headers(presenter, code, op)
         if code == 401:
             headers["WWW-Authenticate"] = _ref("headers", "WWW-Authenticate")
-        if code == 503:
+        if code in (429, 503):
             headers["Retry-After"] = _ref("headers", "Retry-After")
         operation["responses"][str(code)] = {
             "description": _ERROR_DESCRIPTIONS[code],
@@ -220,6 +246,25 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
             "content": {"application/json": {"schema": "Error"}},
         }
     return operation
+
+
+def _lenient_query_parameters(schema: type[Schema]) -> list[dict]:
+    """Query parameters of a version that accepts any value and falls back to the default."""
+    parameters = []
+    for name, declared in schema().fields.items():
+        expected = type(declared).__name__.lower()
+        default = declared.load_default if declared.load_default is not None else "none"
+        parameters.append(
+            {
+                "in": "query",
+                "name": name,
+                "required": False,
+                "schema": {"type": "string"},
+                "description": f"Read as {expected}; a value that cannot be used means the "
+                f"default ({default}).",
+            }
+        )
+    return parameters
 
 
 def _response_headers(presenter, status: int, op: Operation) -> dict:
@@ -233,6 +278,10 @@ def _response_headers(presenter, status: int, op: Operation) -> dict:
     if op.response == "book_page" and status == 200:
         headers["Link"] = _ref("headers", "Link")
         headers["X-Total-Count"] = _ref("headers", "X-Total-Count")
+    if not op.unlimited:
+        for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+            headers[name] = _ref("headers", name)
+    headers["X-Request-ID"] = _ref("headers", "X-Request-ID")
     return headers
 
 

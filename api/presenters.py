@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import ModuleType
+from urllib.parse import urlencode
 
 from flask import Response, jsonify, request, url_for
 
@@ -42,10 +43,13 @@ class Presenter(ABC):
 
     def page_links(self, page: Page) -> dict[str, str]:
         """self/first/last, and next/prev when they exist; the client's query is kept."""
-        args = request.args.to_dict(flat=False)
+        base = self.url("list_books")
+        # The client's query goes through urlencode, never into url_for: names such as
+        # `_external` or `endpoint` are url_for's own arguments.
+        kept = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
 
         def at(number: int) -> str:
-            return self.url("list_books", **{**args, "page": str(number)})
+            return f"{base}?{urlencode([*kept, ('page', str(number))])}"
 
         links = {"self": at(page.page), "first": at(1), "last": at(page.last_page)}
         if page.has_next:
@@ -60,14 +64,6 @@ class Presenter(ABC):
 
     def created_headers(self, book) -> dict[str, str]:
         return {"Location": self.url("get_book", book_id=book.id)}
-
-    def token_body(self, tokens: TokenPair) -> dict:
-        body = {"access_token": tokens.access_token}
-        if tokens.refresh_token is not None:
-            body["refresh_token"] = tokens.refresh_token
-        body["token_type"] = "Bearer"
-        body["expires_in"] = tokens.expires_in
-        return body
 
     # Shapes, per version.
     @abstractmethod
@@ -101,6 +97,10 @@ class Presenter(ABC):
     @abstractmethod
     def logged_out(self) -> Response:
         """The answer to a logout."""
+
+    @abstractmethod
+    def index(self, info: dict, links: dict) -> Response:
+        """The version's entry point: its status and where its resources are."""
 
     @abstractmethod
     def healthy(self, report: dict) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.extensions import limiter
@@ -24,22 +24,25 @@ def _config(name: str):
 
 def login_email_key() -> str:
     """The login attempt's email, hashed: counters never hold an address in clear."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except Exception:  # e.g. RecursionError on absurd nesting; the route refuses the body
+        body = None
     email = body.get("email") if isinstance(body, dict) else None
     normalised = email.strip().lower() if isinstance(email, str) else ""
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
 # Shared scopes: one counter per client whichever version or URL the route is called through.
-login_limit = limiter.shared_limit(_config("RATELIMIT_LOGIN"), scope="login")
+login_limit = limiter.shared_limit(_config("LIMIT_LOGIN"), scope="login")
 # Only failed attempts count against an email, so a user who signs in often is not locked out.
 login_email_limit = limiter.shared_limit(
-    _config("RATELIMIT_LOGIN_EMAIL"),
+    _config("LIMIT_LOGIN_EMAIL"),
     scope="login-email",
     key_func=login_email_key,
     deduct_when=lambda response: response.status_code == 401,
 )
-register_limit = limiter.shared_limit(_config("RATELIMIT_REGISTER"), scope="register")
+register_limit = limiter.shared_limit(_config("LIMIT_REGISTER"), scope="register")
 exempt = limiter.exempt
 
 
@@ -53,8 +56,14 @@ class _NoTraceback(logging.Filter):
 
 
 def _only_when_limited(response):
-    # Flask-Limiter sends Retry-After on every response; it only means something on 429/503.
-    if response.status_code not in (429, 503):
+    # Flask-Limiter sends Retry-After (its window) on every response: keep it on a 429 only,
+    # and give back an error's own value (a 503 says when the database may be back).
+    if response.status_code == 429:
+        return response
+    own = g.get("retry_after")
+    if own is not None:
+        response.headers["Retry-After"] = own
+    else:
         response.headers.pop("Retry-After", None)
     return response
 

@@ -14,7 +14,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from api.versioning import current_version, is_api_path
 
@@ -68,7 +68,7 @@ def _principal() -> dict:
 
 def _finish(response):
     response.headers[REQUEST_ID_HEADER] = request_id()
-    if not log.isEnabledFor(logging.INFO):
+    if not current_app.config["REQUEST_LOG"]:
         return response
     started = g.get("request_started")
     fields = {

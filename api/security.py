@@ -24,6 +24,10 @@ def _limit_header_size():
 
 def _harden(response):
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # With listed origins the CORS headers depend on Origin, even when none are granted: a
+    # shared cache must not hand one origin's answer to another.
+    if "*" not in current_app.config["CORS_ORIGINS"]:
+        response.vary.add("Origin")
     # Tokens, keys and account data must not sit in any cache.
     if any(part in request.path for part in NO_STORE_PREFIXES):
         response.headers["Cache-Control"] = "no-store"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from email.utils import format_datetime
+from functools import wraps
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, request, url_for
 
 from api.presenters import Presenter
 from api.v1.presenter import V1Presenter
 from api.v2.presenter import V2Presenter
 from core.config import SUPPORTED_VERSIONS, parse_version
-from core.errors import BadRequest
+from core.errors import BadRequest, NotFound
 
 VERSION_HEADER = "API-Version"
 PRESENTERS: dict[str, Presenter] = {"1": V1Presenter(), "2": V2Presenter()}
@@ -27,7 +28,6 @@ class UnsupportedVersion(BadRequest):
             f"Unsupported API version {value!r}; supported versions: {supported}",
             details={VERSION_HEADER: [f"Must be one of: {supported}."]},
         )
-        self.supported = list(SUPPORTED_VERSIONS)
 
 
 def is_api_path(path: str) -> bool:
@@ -75,6 +75,22 @@ def present() -> Presenter:
     return PRESENTERS[current_version()]
 
 
+def since(version: str):
+    """Serve a view only from ``version`` on; earlier versions answer 404, as for any route
+    they do not have (the unversioned URL reaches the view whatever the header says)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if int(current_version()) < int(version):
+                raise NotFound("Resource not found")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def _select_version():
     if not is_api_path(request.path):
         return None
@@ -108,12 +124,26 @@ def _add_deprecation_headers(response) -> None:
 
 
 def successor_url() -> str:
-    """The absolute v2 URL of the resource this request addressed."""
-    path = request.path
-    rest = path[len("/api/v1") :] if path_version(path) == "1" else path[len("/api") :]
-    url = f"{request.host_url.rstrip('/')}/api/v2{rest}"
+    """The absolute v2 URL of the resource this request addressed (the v2 index otherwise)."""
+    name = (request.endpoint or "").rsplit(".", 1)[-1]
+    target = f"api.v2.{name}"
+    if target in current_app.view_functions:
+        url = url_for(target, _external=True, **(request.view_args or {}))
+    else:
+        # No route matched (404, 405): the same path under v2.
+        version = path_version(request.path)
+        rest = request.path[len(f"/api/v{version}") if version else len("/api") :]
+        url = url_for("api.v2.index", _external=True) + rest
     query = request.query_string.decode("latin-1")
     return f"{url}?{query}" if query else url
+
+
+def version_status(version: str) -> tuple[str, str | None]:
+    """(status, sunset HTTP-date or None) of ``version``, from the configuration."""
+    if version == "1" and current_app.config.get("V1_DEPRECATED_AT") is not None:
+        sunset = current_app.config.get("V1_SUNSET_AT")
+        return "deprecated", format_datetime(sunset, usegmt=True) if sunset else None
+    return "current", None
 
 
 def init_app(app: Flask) -> None:

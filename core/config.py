@@ -109,7 +109,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
 
     storage_uri = env.get("RATELIMIT_STORAGE_URI") or "memory://"
     limits = {
-        name: _limit(name, env.get(name), default) for name, default in RATE_LIMIT_DEFAULTS.items()
+        # Stored without the RATELIMIT_ prefix: Flask-Limiter reads RATELIMIT_* keys itself
+        # (RATELIMIT_DEFAULT would add a second, per-route default limit).
+        name.replace("RATELIMIT_", "LIMIT_"): _limit(name, env.get(name), default)
+        for name, default in RATE_LIMIT_DEFAULTS.items()
     }
 
     config = {
@@ -127,7 +130,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "JWT_REFRESH_TOKEN_EXPIRES": _int(
             "JWT_REFRESH_TOKEN_EXPIRES", env.get("JWT_REFRESH_TOKEN_EXPIRES"), 2592000
         ),
-        "JWT_ERROR_MESSAGE_KEY": "error",
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or "sqlite:///books.db",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "API_DEFAULT_VERSION": default_version,

@@ -32,10 +32,11 @@ migrate = Migrate()
 jwt = JWTManager()
 cors = CORS()
 # One limiter for the process. Behaviour is fixed here; the limits themselves are read from
-# the app's configuration on every request, so each app can set its own.
+# the app's configuration on every request, so each app can set its own. The default limit is
+# one budget per client across every route (and every version's URL of it).
 limiter = Limiter(
     key_func=get_remote_address,
-    default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
+    application_limits=[lambda: current_app.config["LIMIT_DEFAULT"]],
     headers_enabled=True,
     strategy="fixed-window",
     # Storage down: keep limiting, per process, in memory; retry the storage with back-off.
@@ -46,11 +47,18 @@ limiter = Limiter(
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 @event.listens_for(Engine, "connect")
-def _configure_sqlite(dbapi_connection, connection_record):  # noqa: ARG001
-    """WAL for concurrent readers, a busy timeout for writers, and enforced foreign keys."""
+def _configure_sqlite(dbapi_connection, connection_record):
+    """WAL for concurrent readers, a busy timeout for writers, enforced foreign keys, and a
+    ``lower()`` that folds all of Unicode (SQLite's own folds ASCII only), so case-insensitive
+    search and sorting agree with PostgreSQL's."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")

@@ -33,6 +33,9 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+# Ids are 32-bit integers; a larger one cannot exist and must never reach the database driver.
+MAX_ID = 2**31 - 1
+
 ROLE_USER = "user"
 ROLE_ADMIN = "admin"
 SCOPE_READ = "read"
@@ -40,8 +43,14 @@ SCOPE_WRITE = "write"
 SCOPES = (SCOPE_READ, SCOPE_WRITE)
 
 
+# On SQLite, ids are never reused after a delete (as on PostgreSQL): a deleted user's token
+# must never name a later account.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class User(db.Model):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Stored normalised to lower case, so the unique index compares case-insensitively.
@@ -79,6 +88,7 @@ class Book(db.Model):
         Index("ix_books_title_lower_id", func.lower(title), "id"),
         Index("ix_books_author_lower_id", func.lower(author), "id"),
         Index("ix_books_year_id", "year", "id"),
+        NEVER_REUSE_IDS,
     )
 
     def __repr__(self) -> str:
@@ -103,6 +113,7 @@ class ApiKey(db.Model):
     """A service client's key. Only a hash of the secret is stored; ``prefix`` finds the row."""
 
     __tablename__ = "api_keys"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

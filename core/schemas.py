@@ -83,12 +83,12 @@ class BookSchema(BodySchema):
 
 class RegisterSchema(BodySchema):
     email = StrippedEmail(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(min=8, max=128))
+    password = Text(required=True, validate=validate.Length(min=8, max=128))
 
 
 class LoginSchema(BodySchema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    email = Text(required=True, validate=validate.Length(min=1, max=254))
+    password = Text(required=True, validate=validate.Length(min=1, max=128))
 
 
 class LogoutSchema(BodySchema):
@@ -106,6 +106,7 @@ class ApiKeySchema(BodySchema):
         fields.String(validate=validate.OneOf(SCOPES)),
         required=True,
         validate=[validate.Length(min=1, error="Must name at least one scope."), no_duplicates],
+        metadata={"uniqueItems": True},
     )
 
 
@@ -124,8 +125,9 @@ class ListQuerySchema(Schema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))
     sort = fields.String(load_default="created_at", validate=validate.OneOf(SORT_FIELDS))
     order = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
-    search = fields.String(load_default=None, validate=validate.Length(max=200))
-    author = fields.String(load_default=None, validate=validate.Length(max=100))
+    # A filter longer than the column it searches matches nothing (see core.services.books).
+    search = fields.String(load_default=None)
+    author = fields.String(load_default=None)
     year = fields.Integer(load_default=None)
 
 

@@ -46,6 +46,12 @@ def base_environ(database_url: str) -> dict[str, str]:
 def _prepare_database(url: str) -> None:
     """Empty the database and build its schema with the project's migrations."""
     engine = sa.create_engine(url)
+    if engine.dialect.name == "postgresql" and "test" not in (engine.url.database or ""):
+        engine.dispose()
+        raise pytest.UsageError(
+            f"refusing to empty {engine.url.database!r}: TEST_DATABASE_URL must name a database "
+            "whose name contains 'test'"
+        )
     try:
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
@@ -88,16 +94,18 @@ def database_url(request, tmp_path_factory) -> str:
     return url
 
 
-def _empty_tables(app: Flask) -> None:
-    with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as conn:
+def _empty_tables(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
             else:
                 for table in TABLES:
                     conn.execute(sa.text(f"DELETE FROM {table}"))
-        db.engine.dispose()
+                conn.execute(sa.text("DELETE FROM sqlite_sequence"))  # ids restart, as on PG
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -116,7 +124,7 @@ def make_app(database_url) -> Iterator[Callable[..., Flask]]:
             db.session.remove()
             db.engine.dispose()
     if apps:
-        _empty_tables(apps[0])
+        _empty_tables(database_url)
 
 
 @pytest.fixture

@@ -3,20 +3,22 @@
 Each view is one module-level function registered three times: under ``/api/v1``,
 ``/api/v2`` and the unversioned ``/api`` (whose version comes from the API-Version header).
 The view asks ``present()`` for the serving version's presenter, so versions differ only in
-presentation. API key management (``api_keys``) is the exception: only ``/api/v2`` serves it.
+presentation. API key management (``api_keys``) came after v1 was frozen: v1 never serves it.
 """
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, url_for
 
-from api.openapi import openapi_document
+from api.openapi import document, openapi_document
 from api.resources import api_keys, auth, books, health
-from api.versioning import present
+from api.versioning import present, version_status
 
 
-def register(bp: Blueprint) -> None:
-    """Add every resource route to ``bp``."""
+def register(bp: Blueprint, version: str | None = None) -> None:
+    """Add the resource routes of ``version`` (every version's when None) to ``bp``."""
     for module in (health, books, auth):
         module.register(bp)
+    if version != "1":
+        api_keys.register(bp)
     bp.add_url_rule("/openapi.json", view_func=openapi)
 
 
@@ -25,12 +27,25 @@ def openapi():
     return jsonify(openapi_document(current_app, present()))
 
 
+@document("index", tags=("index",))
+def index():
+    """This version's entry point: its status and where its resources are."""
+    presenter = present()
+    status, sunset = version_status(presenter.version)
+    links = {
+        "self": presenter.url("index"),
+        "books": presenter.url("list_books"),
+        "health": presenter.url("health"),
+        "openapi": presenter.url("openapi"),
+        "docs": url_for("docs.show", _external=True),
+    }
+    info = {"version": presenter.version, "status": status, "sunset": sunset}
+    return presenter.index(info, links)
+
+
 def version_blueprint(version: str) -> Blueprint:
-    """A blueprint serving every resource at ``/v<version>``."""
+    """A blueprint serving every resource of ``version`` at ``/v<version>``."""
     bp = Blueprint(f"v{version}", __name__, url_prefix=f"/v{version}")
-    register(bp)
-    if version == "2":
-        # Added after v1 was frozen: legacy clients get no new endpoints. v1 and unversioned
-        # URLs still accept keys on the book routes.
-        api_keys.register(bp)
+    bp.add_url_rule("", view_func=index, methods=["GET"])
+    register(bp, version)
     return bp

@@ -5,7 +5,7 @@ from flask import Blueprint
 from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
-from api.versioning import present
+from api.versioning import present, since
 from core.schemas import ApiKeySchema, load
 from core.services import api_keys
 
@@ -16,6 +16,7 @@ _TAGS = ("api-keys",)
 @document(
     "api_key_created", status=201, body=ApiKeySchema, auth="access", errors=(403,), tags=_TAGS
 )
+@since("2")
 @authenticated(admin=True)
 def create_api_key():
     """Create an API key; the response is the only one that ever shows the key."""
@@ -25,13 +26,15 @@ def create_api_key():
 
 
 @document("api_key_list", auth="access", errors=(403,), tags=_TAGS)
+@since("2")
 @authenticated(admin=True)
 def list_api_keys():
-    """List every API key, revoked ones included, without secrets."""
+    """List the active API keys, without secrets."""
     return present().api_key_list(api_keys.list_keys())
 
 
 @document("api_key", auth="access", errors=(403,), tags=_TAGS)
+@since("2")
 @authenticated(admin=True)
 def get_api_key(key_id: int):
     """Get one API key, without its secret."""
@@ -39,10 +42,11 @@ def get_api_key(key_id: int):
 
 
 @document("api_key_revoked", auth="access", errors=(403,), tags=_TAGS)
+@since("2")
 @authenticated(admin=True)
 def revoke_api_key(key_id: int):
-    """Revoke an API key from now on; revoking it again changes nothing."""
-    api_keys.revoke_key(key_id)
+    """Revoke an API key from now on; it is gone from the API afterwards."""
+    api_keys.revoke_key(key_id, only_active=True)
     return present().api_key_revoked()
 
 

@@ -10,7 +10,7 @@ from core.errors import ServiceUnavailable
 from core.services.health import database_ok
 
 
-@document("health", tags=("health",))
+@document("health", tags=("health",), unlimited=True)
 @exempt  # load balancers poll it
 def health():
     """Report whether the API and its database are usable."""

@@ -35,7 +35,9 @@ class V1Presenter(Presenter):
         return self.respond(body, headers=self.list_headers(page, self.page_links(page)))
 
     def book_deleted(self) -> Response:
-        return Response(status=204)
+        response = Response(status=204)
+        del response.headers["Content-Type"]  # no body, so no media type
+        return response
 
     def user(self, user) -> Response:
         return self.respond(user_out.dump(user))
@@ -57,6 +59,9 @@ class V1Presenter(Presenter):
 
     def logged_out(self) -> Response:
         return self.respond({"message": "Logged out"})
+
+    def index(self, info: dict, links: dict) -> Response:
+        return self.respond({**info, "links": links})
 
     def healthy(self, report: dict) -> Response:
         return self.respond(report)

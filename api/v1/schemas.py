@@ -37,6 +37,13 @@ class Error(Schema):
     code = fields.String(metadata={"description": "Machine-readable reason, e.g. token_expired."})
 
 
+class Index(Schema):
+    version = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["current", "deprecated"]})
+    sunset = fields.String(required=True, allow_none=True)
+    links = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
 RESPONSES = {
     "book": BookOut,
     "book_page": BookPage,
@@ -47,5 +54,6 @@ RESPONSES = {
     "refreshed": Refreshed,
     "logged_out": Message,
     "health": HealthOut,
+    "index": Index,
 }
 ERROR = Error

@@ -10,6 +10,8 @@ from api.v2 import schemas
 from core.paging import Page
 from core.services.auth import TokenPair
 
+_OMIT = object()
+
 
 class V2Presenter(Presenter):
     version = "2"
@@ -23,21 +25,32 @@ class V2Presenter(Presenter):
 
     def envelope(
         self,
-        data,
-        links: dict,
+        data=_OMIT,
+        links: dict | None = None,
         status: int = 200,
         headers: dict | None = None,
         message: str | None = None,
         pagination: dict | None = None,
     ) -> Response:
         """The one place a v2 success body is built."""
-        body = {"success": True, "data": data}
+        body = {"success": True}
+        if data is not _OMIT:
+            body["data"] = data
         if message is not None:
             body["message"] = message
         if pagination is not None:
             body["pagination"] = pagination
-        body["links"] = links
+        if links is not None:
+            body["links"] = links
         return self.respond(body, status, headers)
+
+    def token_body(self, tokens: TokenPair) -> dict:
+        body = {"access_token": tokens.access_token}
+        if tokens.refresh_token is not None:
+            body["refresh_token"] = tokens.refresh_token
+        body["token_type"] = "Bearer"
+        body["expires_in"] = tokens.expires_in
+        return body
 
     def book_data(self, book) -> dict:
         data = book_out.dump(book)
@@ -68,7 +81,8 @@ class V2Presenter(Presenter):
         )
 
     def book_deleted(self) -> Response:
-        return self.respond({"success": True, "message": "Book deleted"})
+        # The contract's exact shape: no data, no links.
+        return self.envelope(message="Book deleted")
 
     def _user_links(self) -> dict:
         return {"self": self.url("me")}
@@ -91,7 +105,7 @@ class V2Presenter(Presenter):
         return self.envelope(self.token_body(tokens), links)
 
     def logged_out(self) -> Response:
-        return self.respond({"success": True, "message": "Logged out"})
+        return self.envelope(None, {"login": self.url("login")}, message="Logged out")
 
     def api_key_links(self, key) -> dict:
         return {
@@ -124,7 +138,12 @@ class V2Presenter(Presenter):
         )
 
     def api_key_revoked(self) -> Response:
-        return self.respond({"success": True, "message": "API key revoked"})
+        return self.envelope(
+            None, {"collection": self.url("list_api_keys")}, message="API key revoked"
+        )
+
+    def index(self, info: dict, links: dict) -> Response:
+        return self.envelope(info, links)
 
     def healthy(self, report: dict) -> Response:
         return self.envelope(report, {"self": self.url("health")})

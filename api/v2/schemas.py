@@ -5,22 +5,17 @@ from marshmallow import Schema, fields
 from api.schemas import ApiKeyOut, BookOut, ErrorDetails, HealthOut, UserOut
 
 
-class BookLinks(Schema):
+class ResourceLinks(Schema):
     self = fields.String(required=True, metadata={"format": "uri"})
     collection = fields.String(required=True, metadata={"format": "uri"})
 
 
 class BookData(BookOut):
-    links = fields.Nested(BookLinks, required=True)
-
-
-class ApiKeyLinks(Schema):
-    self = fields.String(required=True, metadata={"format": "uri"})
-    collection = fields.String(required=True, metadata={"format": "uri"})
+    links = fields.Nested(ResourceLinks, required=True)
 
 
 class ApiKeyData(ApiKeyOut):
-    links = fields.Nested(ApiKeyLinks, required=True)
+    links = fields.Nested(ResourceLinks, required=True)
 
 
 class ApiKeyCreatedData(ApiKeyData):
@@ -54,15 +49,22 @@ class TokenData(Schema):
     expires_in = fields.Integer(required=True)
 
 
-Links = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+def _links() -> fields.Field:
+    return fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 
 def envelope(name: str, data_field: fields.Field, **extra: fields.Field) -> type[Schema]:
-    """A success envelope schema around ``data_field``."""
+    """A success envelope schema around ``data_field`` (``links`` may be given in ``extra``)."""
+    extra.setdefault("links", _links())
     return Schema.from_dict(
-        {"success": fields.Boolean(required=True), "data": data_field, **extra, "links": Links},
-        name=name,
+        {"success": fields.Boolean(required=True), "data": data_field, **extra}, name=name
     )
+
+
+class VersionInfo(Schema):
+    version = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["current", "deprecated"]})
+    sunset = fields.String(required=True, allow_none=True)
 
 
 BookEnvelope = envelope("BookEnvelope", fields.Nested(BookData, required=True))
@@ -70,6 +72,7 @@ BookPageEnvelope = envelope(
     "BookPageEnvelope",
     fields.List(fields.Nested(BookData), required=True),
     pagination=fields.Nested(Pagination, required=True),
+    links=fields.Nested(PageLinks, required=True),
 )
 UserEnvelope = envelope("UserEnvelope", fields.Nested(UserOut, required=True))
 RegisteredEnvelope = envelope(
@@ -89,9 +92,15 @@ ApiKeyListEnvelope = envelope(
     "ApiKeyListEnvelope", fields.List(fields.Nested(ApiKeyData), required=True)
 )
 HealthEnvelope = envelope("HealthEnvelope", fields.Nested(HealthOut, required=True))
+IndexEnvelope = envelope("IndexEnvelope", fields.Nested(VersionInfo, required=True))
+MessageEnvelope = envelope(
+    "MessageEnvelope",
+    fields.Raw(required=True, allow_none=True, metadata={"type": "object", "nullable": True}),
+    message=fields.String(required=True),
+)
 
 
-class Message(Schema):
+class Deleted(Schema):
     success = fields.Boolean(required=True)
     message = fields.String(required=True)
 
@@ -111,16 +120,17 @@ class Error(Schema):
 RESPONSES = {
     "book": BookEnvelope,
     "book_page": BookPageEnvelope,
-    "book_deleted": Message,
+    "book_deleted": Deleted,
     "user": UserEnvelope,
     "registered": RegisteredEnvelope,
     "tokens": TokensEnvelope,
     "refreshed": RefreshedEnvelope,
-    "logged_out": Message,
+    "logged_out": MessageEnvelope,
     "health": HealthEnvelope,
     "api_key_created": ApiKeyCreatedEnvelope,
     "api_key": ApiKeyEnvelope,
     "api_key_list": ApiKeyListEnvelope,
-    "api_key_revoked": Message,
+    "api_key_revoked": MessageEnvelope,
+    "index": IndexEnvelope,
 }
 ERROR = Error

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from core.config import utc_now
 from core.errors import Forbidden, NotFound, Unauthorized
 from core.extensions import db
-from core.models import ApiKey, User
+from core.models import MAX_ID, ApiKey, User
 
 KEY_TAG = "bk"
 PREFIX_BYTES = 8  # 16 hex characters
@@ -29,8 +29,6 @@ _KEY_FORMAT = re.compile(r"bk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 # last_used_at is a hint for operators, not an audit log: writing it at most this often keeps
 # a busy client from turning every request into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# Key ids are 32-bit integers; a larger one cannot exist and must not reach the driver.
-MAX_ID = 2**31 - 1
 
 INVALID_KEY = "Invalid API key"
 REVOKED_KEY = "API key has been revoked"
@@ -69,22 +67,31 @@ def create_key(name: str, scopes: Iterable[str], creator: User) -> tuple[ApiKey,
     return key, raw
 
 
-def list_keys() -> list[ApiKey]:
-    """Every key, revoked ones included, oldest first."""
-    return list(db.session.scalars(select(ApiKey).order_by(ApiKey.id)))
+def list_keys(*, include_revoked: bool = False) -> list[ApiKey]:
+    """The active keys (with ``include_revoked``, every key), oldest first."""
+    query = select(ApiKey).order_by(ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(db.session.scalars(query))
 
 
-def get_key(key_id: int) -> ApiKey:
-    """Raises NotFound."""
+def get_key(key_id: int, *, include_revoked: bool = False) -> ApiKey:
+    """Raises NotFound for an unknown key, and for a revoked one unless ``include_revoked``.
+
+    Over HTTP a revoked key is gone (its DELETE succeeded); operators still see it in the CLI.
+    """
     key = db.session.get(ApiKey, key_id) if 0 < key_id <= MAX_ID else None
-    if key is None:
+    if key is None or (key.revoked_at is not None and not include_revoked):
         raise NotFound("API key not found")
     return key
 
 
-def revoke_key(key_id: int) -> ApiKey:
-    """Revoke a key from now on. Raises NotFound; revoking a revoked key changes nothing."""
-    key = get_key(key_id)
+def revoke_key(key_id: int, *, only_active: bool = False) -> ApiKey:
+    """Revoke a key from now on; revoking a revoked key changes nothing.
+
+    Raises NotFound for an unknown key, and with ``only_active`` for a revoked one.
+    """
+    key = get_key(key_id, include_revoked=not only_active)
     if key.revoked_at is None:
         key.revoked_at = utc_now()
         db.session.commit()

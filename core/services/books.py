@@ -6,17 +6,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import Conflict, Forbidden, NotFound
 from core.extensions import db
-from core.models import SCOPE_WRITE, Book
+from core.models import MAX_ID, SCOPE_WRITE, Book
 from core.paging import Page
 from core.principal import Principal
 from core.schemas import MAX_PER_PAGE, MAX_YEAR
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
-# Ids are 32-bit integers; a larger one cannot exist and must not reach the database driver.
-MAX_ID = 2**31 - 1
 
 _SORT_COLUMNS = {
     "title": func.lower(Book.title),
@@ -70,7 +69,7 @@ def _filters(params: ListParams) -> list:
     conditions = []
     for column, text in ((Book.title, params.search), (Book.author, params.author)):
         if text:
-            if "\x00" in text:
+            if "\x00" in text or len(text) > column.type.length:
                 return [false()]
             conditions.append(column.ilike(f"%{_escape_like(text)}%", escape="\\"))
     if params.year is not None:
@@ -97,7 +96,7 @@ def create_book(data: dict, actor: Principal) -> Book:
     _ensure_isbn_free(data.get("isbn"))
     book = Book(**data, created_by=actor.user_id)
     db.session.add(book)
-    _commit()
+    _commit(data.get("isbn"))
     return book
 
 
@@ -115,7 +114,7 @@ def update_book(book_id: int, changes: dict, actor: Principal) -> Book:
         _ensure_isbn_free(changes["isbn"])
     for field, value in changes.items():
         setattr(book, field, value)
-    _commit()
+    _commit(changes.get("isbn"))
     return book
 
 
@@ -132,7 +131,7 @@ def delete_book(book_id: int, actor: Principal) -> None:
         raise Forbidden("API keys cannot delete books; an admin must")
     actor.require_admin("Only an admin may delete books")
     db.session.delete(get_book(book_id))
-    db.session.commit()
+    _commit()
 
 
 def count_books() -> int:
@@ -144,13 +143,22 @@ def _ensure_isbn_free(isbn: str | None) -> None:
         raise _duplicate_isbn()
 
 
-def _commit() -> None:
-    # The pre-check above is only a courtesy: the unique index decides when two requests race.
+def _commit(isbn: str | None = None) -> None:
+    """Commit, turning what a concurrent request can cause into domain errors.
+
+    The ISBN pre-check is only a courtesy: the unique index decides when two requests race.
+    A book deleted by another request between our read and our write is NotFound.
+    """
     try:
         db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise NotFound("Book not found") from None
     except IntegrityError:
         db.session.rollback()
-        raise _duplicate_isbn() from None
+        if isbn and db.session.scalar(select(Book.id).where(Book.isbn == isbn)) is not None:
+            raise _duplicate_isbn() from None
+        raise Conflict("The book changed while this request ran; try again") from None
 
 
 def _duplicate_isbn() -> Conflict:

@@ -24,6 +24,7 @@ def upgrade():
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "books",
@@ -44,6 +45,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_books")),
         sa.UniqueConstraint("isbn", name=op.f("uq_books_isbn")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_books_created_by", "books", ["created_by"])
     op.create_index("ix_books_created_at_id", "books", ["created_at", "id"])

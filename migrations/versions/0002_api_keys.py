@@ -33,6 +33,7 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_api_keys_prefix", "api_keys", ["prefix"], unique=True)
     op.create_index("ix_api_keys_created_by", "api_keys", ["created_by"])

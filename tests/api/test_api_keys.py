@@ -150,9 +150,13 @@ def test_get_one_key_never_shows_the_secret(v2, make_key, admin_headers):
     assert key.plaintext.split("_", 2)[2] not in response.get_data(as_text=True)
 
 
-def test_list_shows_every_key_without_secrets_or_hashes(v2, app, make_key, admin_headers, revoke):
-    first, second = make_key(name="one"), make_key(scopes=("read",), name="two")
-    revoke(first)
+def test_list_shows_active_keys_without_secrets_or_hashes(v2, app, make_key, admin_headers, revoke):
+    first, second, gone = (
+        make_key(name="one"),
+        make_key(scopes=("read",), name="two"),
+        make_key(name="gone"),
+    )
+    revoke(gone)
     response = v2.get("/api-keys", headers=admin_headers)
 
     assert response.status_code == 200
@@ -161,12 +165,11 @@ def test_list_shows_every_key_without_secrets_or_hashes(v2, app, make_key, admin
     assert body["links"] == {"self": "http://localhost/api/v2/api-keys"}
     assert [k["id"] for k in body["data"]] == [first.id, second.id]
     assert all(set(k) == KEY_FIELDS for k in body["data"])
-    assert body["data"][0]["revoked_at"] is not None
-    assert body["data"][1]["revoked_at"] is None
+    assert [k["revoked_at"] for k in body["data"]] == [None, None]
     text = response.get_data(as_text=True)
     with app.app_context():
         hashes = list(db.session.scalars(select(ApiKey.key_hash)))
-    for secret in (first.plaintext, second.plaintext, *hashes):
+    for secret in (first.plaintext, second.plaintext, gone.plaintext, *hashes):
         assert secret not in text
 
 
@@ -181,24 +184,30 @@ def test_revoke_answers_200_and_the_key_stops_working(v2, app, write_key, admin_
 
     response = v2.delete(f"/api-keys/{write_key.id}", headers=admin_headers)
     assert response.status_code == 200
-    assert response.get_json() == {"success": True, "message": "API key revoked"}
+    assert response.get_json() == {
+        "success": True,
+        "data": None,
+        "message": "API key revoked",
+        "links": {"collection": "http://localhost/api/v2/api-keys"},
+    }
 
     refused = v2.post("/books", json=BOOK, headers=write_key.headers)
     assert_refused(v2, refused, 401, "api_key_revoked")
     assert count(app, Book) == 1
-    listed = v2.data(v2.get(f"/api-keys/{write_key.id}", headers=admin_headers))
-    assert listed["revoked_at"] is not None
+    # Deleted means gone from the API: no longer readable or listed.
+    assert v2.get(f"/api-keys/{write_key.id}", headers=admin_headers).status_code == 404
+    assert v2.data(v2.get("/api-keys", headers=admin_headers)) == []
 
 
-def test_revoking_twice_is_fine_and_keeps_the_first_time(v2, write_key, admin_headers):
+def test_revoking_twice_is_404_and_keeps_the_first_time(v2, app, write_key, admin_headers):
     v2.delete(f"/api-keys/{write_key.id}", headers=admin_headers)
-    first = v2.data(v2.get(f"/api-keys/{write_key.id}", headers=admin_headers))["revoked_at"]
+    with app.app_context():
+        first = api_keys.get_key(write_key.id, include_revoked=True).revoked_at
     again = v2.delete(f"/api-keys/{write_key.id}", headers=admin_headers)
-    assert again.status_code == 200
-    assert again.get_json() == {"success": True, "message": "API key revoked"}
-    assert v2.data(v2.get(f"/api-keys/{write_key.id}", headers=admin_headers))["revoked_at"] == (
-        first
-    )
+    assert again.status_code == 404
+    assert v2.error(again)["reason"] == "not_found"
+    with app.app_context():
+        assert api_keys.get_key(write_key.id, include_revoked=True).revoked_at == first
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])
@@ -301,13 +310,19 @@ def test_create_needs_a_json_body(v2, app, admin_headers):
 
 
 @pytest.mark.parametrize(
-    ("path", "headers"),
-    [("/api/v1/api-keys", {}), ("/api/api-keys", {"API-Version": "2"}), ("/api/api-keys", {})],
-    ids=["v1", "unversioned-v2", "unversioned-default"],
+    ("path", "headers", "status"),
+    [
+        ("/api/v1/api-keys", {}, 404),
+        ("/api/api-keys", {"API-Version": "1"}, 404),
+        ("/api/api-keys", {}, 404),  # the default version is 1
+        ("/api/api-keys", {"API-Version": "2"}, 200),
+        ("/api/v2/api-keys", {"API-Version": "1"}, 200),  # the path wins
+    ],
+    ids=["v1", "unversioned-v1", "unversioned-default", "unversioned-v2", "v2-path"],
 )
-def test_only_v2_serves_key_management(client, admin_headers, path, headers):
+def test_only_v2_serves_key_management(client, admin_headers, path, headers, status):
     response = client.get(path, headers={**admin_headers, **headers})
-    assert response.status_code == 404
+    assert response.status_code == status
 
 
 # --- using keys on the book routes (every version) ---------------------------------------------

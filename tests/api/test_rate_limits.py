@@ -50,6 +50,14 @@ def test_default_limit_answers_429_in_the_versions_shape(limited, version):
         assert body["error"]["reason"] == "rate_limited"
 
 
+def test_default_limit_is_one_budget_across_versions_and_routes(limited):
+    client = limited()
+    urls = ["/api/v1/books", "/api/v2/books", "/api/books", "/api/v2/auth/me", "/api/v1/books/1"]
+    statuses = [client.get(url).status_code for url in urls]
+    assert 429 not in statuses
+    assert client.get("/api/v2/books").status_code == 429
+
+
 def test_limits_are_per_client_address(limited):
     client = limited()
     for _ in range(5):
@@ -105,7 +113,7 @@ def test_failed_logins_per_email_meet_429_across_versions(limited, make_user):
 
 def test_successful_logins_do_not_count_against_the_email(limited, make_user):
     user = make_user()
-    client = limited(RATELIMIT_LOGIN="50 per minute")
+    client = limited(RATELIMIT_LOGIN="50 per minute", RATELIMIT_DEFAULT="50 per minute")
     credentials = {"email": user.email, "password": PASSWORD}
     statuses = [client.post("/api/v1/auth/login", json=credentials).status_code for _ in range(6)]
     assert statuses == [200] * 6

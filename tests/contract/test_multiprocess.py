@@ -6,84 +6,16 @@ Redis where named), as a deployment with several processes or machines would.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import PASSWORD
-
-ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-@contextmanager
-def gunicorn(env: dict[str, str]):
-    """A one-worker gunicorn serving the app; yields its base URL and stops it afterwards."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "1",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--control-socket",
-            str(Path(env["TMPDIR"]) / f"gunicorn-{port}.ctl"),
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "gunicorn did not start: " + process.stderr.read().decode()[-2000:]
-                    ) from None
-                time.sleep(0.05)  # waiting for a port to open, not for a result
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stderr.close()
+from tests.live import call as _call
+from tests.live import gunicorn
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def test_every_versioned_route_is_documented(app, document, version):
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(f"api.v{version}.") and not rule.rule.endswith("/openapi.json"):
-            path = PATH_PARAM.sub(r"{\1}", rule.rule[len(prefix) :])
+            path = PATH_PARAM.sub(r"{\1}", rule.rule[len(prefix) :]) or "/"
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 routes.add((path, method.lower()))
     documented = {

@@ -70,12 +70,23 @@ def test_only_an_admin_may_create_a_key(member):
 # Listing and revoking
 
 
-def test_list_keys_returns_every_key_oldest_first(admin):
+def test_list_keys_returns_active_keys_oldest_first(admin):
     first, _ = issue(admin, name="one")
     second, _ = issue(admin, name="two")
-    api_keys.revoke_key(first.id)
-    assert [key.name for key in api_keys.list_keys()] == ["one", "two"]
-    assert second.revoked_at is None
+    third, _ = issue(admin, name="three")
+    api_keys.revoke_key(second.id)
+    assert [key.name for key in api_keys.list_keys()] == ["one", "three"]
+    assert [key.name for key in api_keys.list_keys(include_revoked=True)] == ["one", "two", "three"]
+
+
+def test_a_revoked_key_is_only_found_on_request(admin):
+    key, _ = issue(admin)
+    api_keys.revoke_key(key.id)
+    with pytest.raises(NotFound):
+        api_keys.get_key(key.id)
+    with pytest.raises(NotFound):
+        api_keys.revoke_key(key.id, only_active=True)
+    assert api_keys.get_key(key.id, include_revoked=True).revoked_at is not None
 
 
 def test_revoke_key_sets_the_time_once(admin):

@@ -116,7 +116,12 @@ def test_logout_answers_success_and_a_message(v2, user):
     response = v2.post("/auth/logout", headers=access)
 
     assert response.status_code == 200
-    assert response.get_json() == {"success": True, "message": "Logged out"}
+    assert response.get_json() == {
+        "success": True,
+        "data": None,
+        "message": "Logged out",
+        "links": {"login": "http://localhost/api/v2/auth/login"},
+    }
 
 
 def test_a_failed_login_is_an_error_envelope(v2, user):

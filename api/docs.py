@@ -1,0 +1,32 @@
+"""Interactive documentation at /api/docs: Swagger UI from the installed flask-swagger-ui
+package (no CDN, so it works offline), switching between the v1 and v2 documents."""
+
+from flask import Flask, url_for
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from core.config import SUPPORTED_VERSIONS
+from core.extensions import limiter
+
+DOCS_PATH = "/api/docs"
+
+
+def init_app(app: Flask) -> None:
+    with app.test_request_context():
+        urls = [
+            {"name": f"v{version}", "url": url_for(f"api.v{version}.openapi")}
+            for version in reversed(SUPPORTED_VERSIONS)
+        ]
+    blueprint = get_swaggerui_blueprint(
+        DOCS_PATH,
+        urls[0]["url"],
+        config={
+            "app_name": "Book API",
+            "urls": urls,
+            "urls.primaryName": urls[0]["name"],
+            "persistAuthorization": True,
+            "displayRequestDuration": True,
+        },
+        blueprint_name="docs",
+    )
+    limiter.exempt(blueprint)  # static assets of a page, not API calls
+    app.register_blueprint(blueprint)

@@ -1,0 +1,84 @@
+"""Live servers for tests that need real processes: gunicorn on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _answers(base: str) -> bool:
+    try:
+        # /health: never rate limited, so probing spends no client's budget.
+        with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def gunicorn(env: dict[str, str]):
+    """A one-worker gunicorn serving the app; yields its base URL and stops it afterwards."""
+    port = free_port()
+    log_path = Path(env["TMPDIR"]) / f"gunicorn-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--control-socket",
+            str(Path(env["TMPDIR"]) / f"gunicorn-{port}.ctl"),
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=log,  # a file, not a pipe: a full pipe would stall the server
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not _answers(base):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start: " + log_path.read_text()[-2000:])
+            time.sleep(0.05)  # waiting for the server to come up, not for a result
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
