@@ -40,6 +40,10 @@ FUZZ_EXAMPLES ?= 50
 fuzz: $(VENV)/.dev
 	$(BIN)/python tools/fuzz.py --max-examples $(FUZZ_EXAMPLES)
 
+# Latency and memory of the main requests on a seeded catalogue (BENCH_DATABASE_URL for PostgreSQL).
+bench: $(VENV)/.dev
+	$(BIN)/python tools/bench.py
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
