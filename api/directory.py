@@ -17,7 +17,7 @@ def directory():
             {
                 "version": version,
                 "status": status,
-                "base_url": url_for(f"api.v{version}.index", _external=True),
+                "base_url": url_for(f"api.v{version}.index", _external=True).rstrip("/"),
                 "openapi_url": url_for(f"api.v{version}.openapi", _external=True),
                 "sunset": sunset,
             }

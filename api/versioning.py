@@ -133,7 +133,7 @@ def successor_url() -> str:
         # No route matched (404, 405): the same path under v2.
         version = path_version(request.path)
         rest = request.path[len(f"/api/v{version}") if version else len("/api") :]
-        url = url_for("api.v2.index", _external=True) + rest
+        url = url_for("api.v2.index", _external=True).rstrip("/") + rest
     query = request.query_string.decode("latin-1")
     return f"{url}?{query}" if query else url
 

@@ -24,27 +24,39 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def no_nul(value: str) -> None:
-    # PostgreSQL cannot store NUL in text and SQLite truncates at it: refuse it everywhere.
-    if "\x00" in value:
-        raise ValidationError("Must not contain NUL characters.")
+# PostgreSQL cannot store NUL in text and SQLite truncates at it: refused everywhere. The
+# patterns are written so that Python and JSON Schema (OpenAPI) read them the same way.
+BLANKS = " \t\n\r\f\v"
+NO_NUL = r"^[^\x00]*$"
+VISIBLE_NO_NUL = r"^[^\x00]*[^ \t\n\r\f\v\x00][^\x00]*$"
 
 
 class Text(fields.String):
     """A string that cannot contain NUL characters."""
 
+    pattern = NO_NUL
+    pattern_error = "Must not contain NUL characters."
+
     def __init__(self, **kwargs):
         validators = kwargs.pop("validate", None) or []
         if callable(validators):
             validators = [validators]
-        super().__init__(validate=[no_nul, *validators], **kwargs)
+        rule = validate.Regexp(self.pattern, error=self.pattern_error)
+        super().__init__(validate=[rule, *validators], **kwargs)
 
 
 class StrippedString(Text):
-    """A string with surrounding white space removed before length checks."""
+    """Text with a visible character; surrounding blanks are removed once it is valid.
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+    Lengths are checked on the text as sent, as the OpenAPI document says.
+    """
+
+    pattern = VISIBLE_NO_NUL
+    pattern_error = "Must contain a visible character and no NUL characters."
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        output = super().deserialize(value, attr, data, **kwargs)
+        return output.strip(BLANKS) if isinstance(output, str) else output
 
 
 class StrippedEmail(fields.Email):

@@ -33,7 +33,7 @@ def index():
     presenter = present()
     status, sunset = version_status(presenter.version)
     links = {
-        "self": presenter.url("index"),
+        "self": presenter.url("index").rstrip("/"),  # the base URL, as the directory gives it
         "books": presenter.url("list_books"),
         "health": presenter.url("health"),
         "openapi": presenter.url("openapi"),
@@ -46,6 +46,7 @@ def index():
 def version_blueprint(version: str) -> Blueprint:
     """A blueprint serving every resource of ``version`` at ``/v<version>``."""
     bp = Blueprint(f"v{version}", __name__, url_prefix=f"/v{version}")
-    bp.add_url_rule("", view_func=index, methods=["GET"])
+    # /api/v2/ and /api/v2 alike (the OpenAPI document's "/" is the former).
+    bp.add_url_rule("/", view_func=index, methods=["GET"], strict_slashes=False)
     register(bp, version)
     return bp

@@ -57,11 +57,11 @@ INVENTORY: dict[tuple[str, str], list[str]] = {
         T8 + "test_the_interactive_docs_load_nothing_from_other_hosts",
         T8 + "test_404_and_405_are_json_never_html",
     ],
-    ("/api/v1", "GET"): [
+    ("/api/v1/", "GET"): [
         T9 + "test_each_versions_index_links_only_to_routes_this_app_serves",
         V1_SUCCESSOR,
     ],
-    ("/api/v2", "GET"): [
+    ("/api/v2/", "GET"): [
         T9 + "test_each_versions_index_links_only_to_routes_this_app_serves",
     ],
     ("/api/openapi.json", "GET"): [
