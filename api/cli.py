@@ -8,6 +8,7 @@ from marshmallow import ValidationError
 
 from api.schemas import TIMESTAMP_FORMAT
 from core.errors import Conflict, NotFound
+from core.principal import Principal
 from core.schemas import ApiKeySchema, RegisterSchema
 from core.services import api_keys, auth, catalogue
 
@@ -77,7 +78,7 @@ def register(app: Flask) -> None:
     @app.cli.command("list-api-keys")
     def list_api_keys():
         """List API keys (never their secrets)."""
-        keys = api_keys.list_keys(include_revoked=True)
+        keys = api_keys.list_keys(Principal.for_operator(), include_revoked=True)
         if not keys:
             click.echo("No API keys.")
         for key in keys:
@@ -93,7 +94,7 @@ def register(app: Flask) -> None:
     def revoke_api_key(key_id: str):
         """Revoke an API key by its id; it stops working at once."""
         try:
-            key = api_keys.revoke_key(int(key_id))
+            key = api_keys.revoke_key(int(key_id), Principal.for_operator())
         except ValueError:
             raise click.ClickException(f"the id must be a whole number, got {key_id!r}") from None
         except NotFound:

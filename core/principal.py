@@ -18,6 +18,8 @@ INSUFFICIENT_SCOPE = "insufficient_scope"
 class Principal:
     user: User | None = None
     api_key: ApiKey | None = None
+    # The operator at the command line: trusted with everything, acting for no user.
+    operator: bool = False
 
     @classmethod
     def for_user(cls, user: User) -> Principal:
@@ -26,6 +28,10 @@ class Principal:
     @classmethod
     def for_key(cls, api_key: ApiKey) -> Principal:
         return cls(api_key=api_key)
+
+    @classmethod
+    def for_operator(cls) -> Principal:
+        return cls(operator=True)
 
     @property
     def is_api_key(self) -> bool:
@@ -40,14 +46,16 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        """Only a signed-in admin user; a key never carries its creator's role."""
+        """A signed-in admin user or the operator; a key never carries its creator's role."""
+        if self.operator:
+            return True
         return self.api_key is None and self.user is not None and self.user.is_admin
 
     def has_scope(self, scope: str) -> bool:
-        """A key has the scopes it was given; a signed-in user has every scope."""
+        """A key has the scopes it was given; a signed-in user or the operator has every scope."""
         if self.api_key is not None:
             return scope in self.api_key.scope_list
-        return self.user is not None
+        return self.user is not None or self.operator
 
     def require_scope(self, scope: str) -> None:
         """Raises Forbidden(insufficient_scope) unless this principal has ``scope``."""

@@ -7,7 +7,10 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from core.models import ApiKey
+from core.principal import Principal
 from core.services import api_keys
+
+OPERATOR = Principal.for_operator()  # the command line: may manage keys
 
 KEY_FORMAT = re.compile(r"^bk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
 BOOK = {"title": "Dune", "author": "Frank Herbert"}
@@ -62,7 +65,7 @@ def test_create_prints_the_key_once_on_stdout_with_a_note(app, create, client, a
     assert "catalogue-sync" in notes[0] and "read write" in notes[0]
     assert "cannot be shown again" in notes[1]
     with app.app_context():
-        (key,) = api_keys.list_keys()
+        (key,) = api_keys.list_keys(OPERATOR)
         assert (key.name, key.scope_list, key.created_by) == (
             "catalogue-sync",
             ["read", "write"],

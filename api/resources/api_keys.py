@@ -30,7 +30,7 @@ def create_api_key():
 @authenticated(admin=True)
 def list_api_keys():
     """List the active API keys, without secrets."""
-    return present().api_key_list(api_keys.list_keys())
+    return present().api_key_list(api_keys.list_keys(current_principal()))
 
 
 @document("api_key", auth="access", errors=(403,), tags=_TAGS)
@@ -38,7 +38,7 @@ def list_api_keys():
 @authenticated(admin=True)
 def get_api_key(key_id: int):
     """Get one API key, without its secret."""
-    return present().api_key(api_keys.get_key(key_id))
+    return present().api_key(api_keys.get_key(key_id, current_principal()))
 
 
 @document("api_key_revoked", auth="access", errors=(403,), tags=_TAGS)
@@ -46,7 +46,7 @@ def get_api_key(key_id: int):
 @authenticated(admin=True)
 def revoke_api_key(key_id: int):
     """Revoke an API key from now on; it is gone from the API afterwards."""
-    api_keys.revoke_key(key_id, only_active=True)
+    api_keys.revoke_key(key_id, current_principal(), only_active=True)
     return present().api_key_revoked()
 
 

@@ -21,6 +21,7 @@ from core.config import utc_now
 from core.errors import Forbidden, NotFound, Unauthorized
 from core.extensions import db
 from core.models import MAX_ID, ApiKey, User
+from core.principal import Principal
 
 KEY_TAG = "bk"
 PREFIX_BYTES = 8  # 16 hex characters
@@ -67,31 +68,41 @@ def create_key(name: str, scopes: Iterable[str], creator: User) -> tuple[ApiKey,
     return key, raw
 
 
-def list_keys(*, include_revoked: bool = False) -> list[ApiKey]:
-    """The active keys (with ``include_revoked``, every key), oldest first."""
+ADMINS_ONLY = "Only an admin may manage API keys"
+
+
+def list_keys(actor: Principal, *, include_revoked: bool = False) -> list[ApiKey]:
+    """The active keys (with ``include_revoked``, every key), oldest first.
+
+    Raises Forbidden unless ``actor`` is an admin (or the operator).
+    """
+    actor.require_admin(ADMINS_ONLY)
     query = select(ApiKey).order_by(ApiKey.id)
     if not include_revoked:
         query = query.where(ApiKey.revoked_at.is_(None))
     return list(db.session.scalars(query))
 
 
-def get_key(key_id: int, *, include_revoked: bool = False) -> ApiKey:
-    """Raises NotFound for an unknown key, and for a revoked one unless ``include_revoked``.
+def get_key(key_id: int, actor: Principal, *, include_revoked: bool = False) -> ApiKey:
+    """Raises Forbidden unless ``actor`` is an admin, then NotFound for an unknown key, and for
+    a revoked one unless ``include_revoked``.
 
     Over HTTP a revoked key is gone (its DELETE succeeded); operators still see it in the CLI.
     """
+    actor.require_admin(ADMINS_ONLY)
     key = db.session.get(ApiKey, key_id) if 0 < key_id <= MAX_ID else None
     if key is None or (key.revoked_at is not None and not include_revoked):
         raise NotFound("API key not found")
     return key
 
 
-def revoke_key(key_id: int, *, only_active: bool = False) -> ApiKey:
+def revoke_key(key_id: int, actor: Principal, *, only_active: bool = False) -> ApiKey:
     """Revoke a key from now on; revoking a revoked key changes nothing.
 
-    Raises NotFound for an unknown key, and with ``only_active`` for a revoked one.
+    Raises Forbidden unless ``actor`` is an admin, NotFound for an unknown key, and with
+    ``only_active`` for a revoked one.
     """
-    key = get_key(key_id, include_revoked=not only_active)
+    key = get_key(key_id, actor, include_revoked=not only_active)
     if key.revoked_at is None:
         key.revoked_at = utc_now()
         db.session.commit()

@@ -14,8 +14,11 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from core.models import ApiKey, Book, User
+from core.principal import Principal
 from core.services import api_keys
 from tests.conftest import Api
+
+OPERATOR = Principal.for_operator()  # the command line: may manage keys
 
 KEY_FORMAT = re.compile(r"^bk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
 KEY_FIELDS = {
@@ -67,7 +70,7 @@ def read_key(make_key) -> IssuedKey:
 def revoke(app) -> Callable[[IssuedKey], None]:
     def run(key: IssuedKey) -> None:
         with app.app_context():
-            api_keys.revoke_key(key.id)
+            api_keys.revoke_key(key.id, OPERATOR)
 
     return run
 
@@ -202,12 +205,12 @@ def test_revoke_answers_200_and_the_key_stops_working(v2, app, write_key, admin_
 def test_revoking_twice_is_404_and_keeps_the_first_time(v2, app, write_key, admin_headers):
     v2.delete(f"/api-keys/{write_key.id}", headers=admin_headers)
     with app.app_context():
-        first = api_keys.get_key(write_key.id, include_revoked=True).revoked_at
+        first = api_keys.get_key(write_key.id, OPERATOR, include_revoked=True).revoked_at
     again = v2.delete(f"/api-keys/{write_key.id}", headers=admin_headers)
     assert again.status_code == 404
     assert v2.error(again)["reason"] == "not_found"
     with app.app_context():
-        assert api_keys.get_key(write_key.id, include_revoked=True).revoked_at == first
+        assert api_keys.get_key(write_key.id, OPERATOR, include_revoked=True).revoked_at == first
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])

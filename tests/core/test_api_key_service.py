@@ -16,6 +16,8 @@ from core.principal import Principal
 from core.services import api_keys, auth, books
 from tests.conftest import PASSWORD
 
+OPERATOR = Principal.for_operator()  # the command line: may manage keys
+
 KEY_FORMAT = re.compile(r"^bk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
 
 
@@ -74,41 +76,45 @@ def test_list_keys_returns_active_keys_oldest_first(admin):
     first, _ = issue(admin, name="one")
     second, _ = issue(admin, name="two")
     third, _ = issue(admin, name="three")
-    api_keys.revoke_key(second.id)
-    assert [key.name for key in api_keys.list_keys()] == ["one", "three"]
-    assert [key.name for key in api_keys.list_keys(include_revoked=True)] == ["one", "two", "three"]
+    api_keys.revoke_key(second.id, OPERATOR)
+    assert [key.name for key in api_keys.list_keys(OPERATOR)] == ["one", "three"]
+    assert [key.name for key in api_keys.list_keys(OPERATOR, include_revoked=True)] == [
+        "one",
+        "two",
+        "three",
+    ]
 
 
 def test_a_revoked_key_is_only_found_on_request(admin):
     key, _ = issue(admin)
-    api_keys.revoke_key(key.id)
+    api_keys.revoke_key(key.id, OPERATOR)
     with pytest.raises(NotFound):
-        api_keys.get_key(key.id)
+        api_keys.get_key(key.id, OPERATOR)
     with pytest.raises(NotFound):
-        api_keys.revoke_key(key.id, only_active=True)
-    assert api_keys.get_key(key.id, include_revoked=True).revoked_at is not None
+        api_keys.revoke_key(key.id, OPERATOR, only_active=True)
+    assert api_keys.get_key(key.id, OPERATOR, include_revoked=True).revoked_at is not None
 
 
 def test_revoke_key_sets_the_time_once(admin):
     key, _ = issue(admin)
-    revoked_at = api_keys.revoke_key(key.id).revoked_at
+    revoked_at = api_keys.revoke_key(key.id, OPERATOR).revoked_at
     assert revoked_at is not None
-    assert api_keys.revoke_key(key.id).revoked_at == revoked_at
+    assert api_keys.revoke_key(key.id, OPERATOR).revoked_at == revoked_at
 
 
 @pytest.mark.parametrize("key_id", [0, -1, 999_999, 2**40])
 def test_unknown_keys_are_not_found(ctx, key_id):
     with pytest.raises(NotFound):
-        api_keys.revoke_key(key_id)
+        api_keys.revoke_key(key_id, OPERATOR)
     with pytest.raises(NotFound):
-        api_keys.get_key(key_id)
+        api_keys.get_key(key_id, OPERATOR)
 
 
 def test_deleting_the_admin_deletes_their_keys(admin):
     issue(admin)
     db.session.delete(admin)
     db.session.commit()
-    assert api_keys.list_keys() == []
+    assert api_keys.list_keys(OPERATOR) == []
 
 
 # Authenticating
@@ -147,7 +153,7 @@ def test_authenticate_key_with_a_trailing_newline_on_a_real_key_is_invalid(admin
 
 def test_authenticate_key_of_a_revoked_key_is_revoked(admin):
     key, plaintext = issue(admin)
-    api_keys.revoke_key(key.id)
+    api_keys.revoke_key(key.id, OPERATOR)
     with pytest.raises(Unauthorized) as caught:
         api_keys.authenticate_key(plaintext)
     assert caught.value.reason == "api_key_revoked"
@@ -156,7 +162,7 @@ def test_authenticate_key_of_a_revoked_key_is_revoked(admin):
 def test_a_revoked_key_with_a_wrong_secret_is_only_invalid(admin):
     # Whether a prefix was revoked is told only to someone who holds the whole key.
     key, plaintext = issue(admin)
-    api_keys.revoke_key(key.id)
+    api_keys.revoke_key(key.id, OPERATOR)
     with pytest.raises(Unauthorized) as caught:
         api_keys.authenticate_key(plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B"))
     assert caught.value.reason == "api_key_invalid"
@@ -262,3 +268,20 @@ def test_an_anonymous_principal_may_not_change_a_book_without_a_creator(ctx):
     with pytest.raises(Forbidden):
         books.update_book(book.id, {"title": "Taken"}, Principal())
     assert not books.may_change(book, Principal())
+
+
+@pytest.mark.parametrize("role", ["user", "key"])
+def test_only_admins_and_the_operator_manage_keys(admin, member, role):
+    from core.errors import Forbidden
+
+    key, _ = issue(admin)
+    actor = Principal.for_user(member) if role == "user" else Principal.for_key(key)
+    for attempt in (
+        lambda: api_keys.list_keys(actor),
+        lambda: api_keys.get_key(key.id, actor),
+        lambda: api_keys.revoke_key(key.id, actor),
+    ):
+        with pytest.raises(Forbidden):
+            attempt()
+    assert api_keys.get_key(key.id, OPERATOR).revoked_at is None
+    assert api_keys.get_key(key.id, Principal.for_user(admin)).id == key.id
