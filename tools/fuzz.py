@@ -102,7 +102,8 @@ def main() -> int:
                         "--no-color",
                         *selection,
                     ]
-                    result = subprocess.run(command, cwd=ROOT, env={**os.environ, **env})
+                    # Run from the scratch directory: Schemathesis keeps its caches in the cwd.
+                    result = subprocess.run(command, cwd=workdir, env={**os.environ, **env})
                     failures += result.returncode != 0
     print("fuzzing: no failures" if not failures else f"fuzzing: {failures} run(s) failed")
     return 1 if failures else 0
