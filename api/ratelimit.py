@@ -15,8 +15,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.extensions import limiter
 
-RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
-
 
 def _config(name: str):
     return lambda: current_app.config[name]
