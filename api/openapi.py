@@ -198,10 +198,11 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
             }
         )
     if op.query is not None:
+        query = presenter.request_schema(op.query)
         if presenter.strict_query:
-            parameters.append({"in": "query", "schema": op.query})
+            parameters.append({"in": "query", "schema": query})
         else:
-            parameters += _lenient_query_parameters(op.query)
+            parameters += _lenient_query_parameters(query)
     if parameters:
         operation["parameters"] = parameters
     if op.body is not None:

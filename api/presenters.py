@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cached_property
 from types import ModuleType
-from urllib.parse import urlencode
 
-from flask import Response, jsonify, request, url_for
+from flask import Response, jsonify, url_for
+from marshmallow import Schema
 
 from api.http import link_header
 from core.paging import Page
+from core.schemas import ListQuerySchema
 from core.services.auth import TokenPair
+from core.services.books import ListParams
 
 
 class Presenter(ABC):
@@ -26,6 +29,16 @@ class Presenter(ABC):
     description: str = ""
     # Where a version answers with another status than the route's usual one.
     status_overrides: dict[str, int] = {}
+    # Where a version takes other input than the route's declared schema.
+    request_schemas: dict[type[Schema], type[Schema]] = {}
+
+    def request_schema(self, declared: type[Schema]) -> type[Schema]:
+        """The schema this version validates ``declared``'s input with."""
+        return self.request_schemas.get(declared, declared)
+
+    @cached_property
+    def list_query(self) -> Schema:
+        return self.request_schema(ListQuerySchema)()
 
     def documented_response(self, kind: str, status: int) -> tuple[int, object]:
         """(status, schema) of a successful response of ``kind``, for the OpenAPI document."""
@@ -41,23 +54,6 @@ class Presenter(ABC):
             response.headers.update(headers)
         return response
 
-    def page_links(self, page: Page) -> dict[str, str]:
-        """self/first/last, and next/prev when they exist; the client's query is kept."""
-        base = self.url("list_books")
-        # The client's query goes through urlencode, never into url_for: names such as
-        # `_external` or `endpoint` are url_for's own arguments.
-        kept = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
-
-        def at(number: int) -> str:
-            return f"{base}?{urlencode([*kept, ('page', str(number))])}"
-
-        links = {"self": at(page.page), "first": at(1), "last": at(page.last_page)}
-        if page.has_next:
-            links["next"] = at(page.page + 1)
-        if page.has_prev:
-            links["prev"] = at(min(page.page - 1, page.last_page))
-        return links
-
     def list_headers(self, page: Page, links: dict[str, str]) -> dict[str, str]:
         relations = {rel: url for rel, url in links.items() if rel != "self"}
         return {"X-Total-Count": str(page.total), "Link": link_header(relations)}
@@ -71,8 +67,8 @@ class Presenter(ABC):
         """One book (``status`` and ``headers`` for a 201 with Location)."""
 
     @abstractmethod
-    def book_page(self, page: Page) -> Response:
-        """A page of books with its paging metadata and list headers."""
+    def book_page(self, page: Page, params: ListParams) -> Response:
+        """A page of books (found with ``params``) with its paging metadata and list headers."""
 
     @abstractmethod
     def book_deleted(self) -> Response:

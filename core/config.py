@@ -143,6 +143,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "MAX_CONTENT_LENGTH": _int(
             "MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 1024 * 1024
         ),
+        # A filtered list counts its matches up to this many; beyond, the total is a lower bound.
+        "LIST_COUNT_LIMIT": _int("LIST_COUNT_LIMIT", env.get("LIST_COUNT_LIMIT"), 10_000),
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD") or "scrypt",
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": storage_uri,

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, func
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.config import utc_now
@@ -67,6 +77,12 @@ class User(db.Model):
         return f"<User {self.id} {self.role}>"
 
 
+# Books without a year sort last in both orders: their sort key is a year no book can have,
+# above every year ascending and below every year descending.
+YEAR_NULLS_HIGH = 2**31 - 1
+YEAR_NULLS_LOW = -1
+
+
 class Book(db.Model):
     __tablename__ = "books"
 
@@ -83,16 +99,48 @@ class Book(db.Model):
     )
 
     __table_args__ = (
-        # Every sort key is paired with id so that paging stays stable and index-backed.
+        # Every sort key is paired with id so that paging stays stable and index-backed, in
+        # both directions (see core.services.books for why year has a key per direction).
         Index("ix_books_created_at_id", "created_at", "id"),
         Index("ix_books_title_lower_id", func.lower(title), "id"),
         Index("ix_books_author_lower_id", func.lower(author), "id"),
-        Index("ix_books_year_id", "year", "id"),
+        Index("ix_books_year_nulls_high_id", func.coalesce(year, YEAR_NULLS_HIGH), "id"),
+        Index("ix_books_year_nulls_low_id", func.coalesce(year, YEAR_NULLS_LOW), "id"),
+        # The year filter with the default sort.
+        Index("ix_books_year_created_at_id", "year", "created_at", "id"),
         NEVER_REUSE_IDS,
     )
 
     def __repr__(self) -> str:
         return f"<Book {self.id}>"
+
+
+class BookStats(db.Model):
+    """One row: how many books exist, kept exact by database triggers on ``books``.
+
+    The triggers (migration 0003) run in the writing transaction, so the count is exact under
+    racing writers and for any client that writes to the table, and an unfiltered list never
+    counts the table.
+    """
+
+    __tablename__ = "book_stats"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_count: Mapped[int] = mapped_column(Integer)
+
+
+# Built by the migrations, not from the models: the SQLite full-text index (an FTS5 virtual
+# table and its shadow tables) and PostgreSQL's trigram indexes.
+SEARCH_INDEX_TABLE = "books_search"
+TRIGRAM_INDEXES = frozenset({"ix_books_title_trgm", "ix_books_author_trgm"})
+
+
+def is_migration_only(name: str | None, type_: str) -> bool:
+    """True for the schema objects the models do not describe (for Alembic's comparisons)."""
+    if type_ == "table":
+        return bool(name) and name.startswith(SEARCH_INDEX_TABLE)
+    return type_ == "index" and name in TRIGRAM_INDEXES
 
 
 class RevokedToken(db.Model):

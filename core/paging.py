@@ -10,11 +10,34 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Position:
+    """A place in a sorted list: an item's sort key and id (keyset paging).
+
+    ``backward`` reads the page that ends just before the position instead of the one that
+    starts just after it.
+    """
+
+    key: object
+    id: int
+    backward: bool = False
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     total: int
-    page: int
+    # The page number; None for a page reached from a position (cursor).
+    page: int | None
     per_page: int
+    # Whether items exist after / before this page, when known from the query itself (a cursor
+    # page, or a total that was only counted up to a limit); None: derived from the total.
+    more: bool | None = None
+    earlier: bool | None = None
+    # False when ``total`` is a lower bound: a filtered list is counted up to a limit.
+    total_exact: bool = True
+    # Where this page starts and ends, for cursors to the neighbouring pages.
+    first: Position | None = None
+    last: Position | None = None
 
     @property
     def total_pages(self) -> int:
@@ -27,8 +50,12 @@ class Page(Generic[T]):
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.total_pages
+        if self.more is not None:
+            return self.more
+        return self.page is not None and self.page < self.total_pages
 
     @property
     def has_prev(self) -> bool:
-        return self.page > 1
+        if self.earlier is not None:
+            return self.earlier
+        return self.page is not None and self.page > 1

@@ -14,6 +14,13 @@ logger = logging.getLogger("alembic.env")
 target_db = current_app.extensions["migrate"].db
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave out what only the migrations build (search indexes, the FTS5 shadow tables)."""
+    from core.models import is_migration_only
+
+    return not is_migration_only(name, type_)
+
+
 def get_metadata():
     return target_db.metadata
 
@@ -39,6 +46,7 @@ def run_migrations_online():
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
+    conf_args.setdefault("include_object", include_object)
 
     with target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)

@@ -5,21 +5,23 @@ from flask import Blueprint, request
 from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
+from api.pagination import list_params
 from api.versioning import present
 from core.models import SCOPE_WRITE
 from core.schemas import BookSchema, ListQuerySchema, load, load_query
 from core.services import books
-from core.services.books import ListParams
 
-_list_query = ListQuerySchema()
 _book_schema = BookSchema()
 
 
 @document("book_page", query=ListQuerySchema, tags=("books",))
 def list_books():
     """List books, a page at a time, filtered and sorted."""
-    params = load_query(_list_query, request.args, strict=present().strict_query)
-    return present().book_page(books.list_books(ListParams(**params)))
+    presenter = present()
+    params = list_params(
+        load_query(presenter.list_query, request.args, strict=presenter.strict_query)
+    )
+    return presenter.book_page(books.list_books(params), params)
 
 
 @document("book", tags=("books",))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Response
 
+from api.pagination import page_links
 from api.presenters import Presenter
-from api.schemas import book_out, books_out, user_out
+from api.schemas import book_dict, user_out
 from api.v1 import schemas
 from core.paging import Page
 from core.services.auth import TokenPair
+from core.services.books import ListParams
 
 
 class V1Presenter(Presenter):
@@ -23,16 +25,17 @@ class V1Presenter(Presenter):
     )
 
     def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
-        return self.respond(book_out.dump(book), status, headers)
+        return self.respond(book_dict(book), status, headers)
 
-    def book_page(self, page: Page) -> Response:
+    def book_page(self, page: Page, params: ListParams) -> Response:
         body = {
-            "books": books_out.dump(page.items),
+            "books": [book_dict(book) for book in page.items],
             "total": page.total,
             "page": page.page,
             "per_page": page.per_page,
         }
-        return self.respond(body, headers=self.list_headers(page, self.page_links(page)))
+        links = page_links(self.url("list_books"), page, (None, None))
+        return self.respond(body, headers=self.list_headers(page, links))
 
     def book_deleted(self) -> Response:
         response = Response(status=204)

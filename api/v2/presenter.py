@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from flask import Response
 
+from api.pagination import CursorListQuerySchema, next_cursor, page_links, prev_cursor
 from api.presenters import Presenter
-from api.schemas import api_key_out, book_out, user_out
+from api.schemas import api_key_out, book_dict, user_out
 from api.v2 import schemas
 from core.paging import Page
+from core.schemas import ListQuerySchema
 from core.services.auth import TokenPair
+from core.services.books import ListParams
 
 _OMIT = object()
+# A stand-in id, unlike any character of the rest of a book's URL.
+_URL_ID = 987654321
 
 
 class V2Presenter(Presenter):
@@ -18,6 +23,7 @@ class V2Presenter(Presenter):
     strict_query = True
     rotate_refresh_tokens = True
     schemas = schemas
+    request_schemas = {ListQuerySchema: CursorListQuerySchema}
     description = (
         "Version 2: a {success, data, links} envelope with pagination and HATEOAS links. "
         "Invalid query values are refused; refresh tokens rotate."
@@ -52,32 +58,46 @@ class V2Presenter(Presenter):
         body["expires_in"] = tokens.expires_in
         return body
 
-    def book_data(self, book) -> dict:
-        data = book_out.dump(book)
-        data["links"] = self.book_links(book)
+    def book_data(self, book, links: dict) -> dict:
+        data = book_dict(book)
+        data["links"] = links
         return data
 
     def book_links(self, book) -> dict:
         return {"self": self.url("get_book", book_id=book.id), "collection": self.url("list_books")}
 
     def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
-        return self.envelope(self.book_data(book), self.book_links(book), status, headers)
+        links = self.book_links(book)
+        return self.envelope(self.book_data(book, dict(links)), links, status, headers)
 
-    def book_page(self, page: Page) -> Response:
-        links = self.page_links(page)
-        pagination = {
-            "page": page.page,
-            "per_page": page.per_page,
-            "total_pages": page.total_pages,
-            "total_items": page.total,
-            "has_next": page.has_next,
-            "has_prev": page.has_prev,
-        }
+    def book_page(self, page: Page, params: ListParams) -> Response:
+        collection = self.url("list_books")
+        # One URL build for the page, not one per book: the id is spliced into a book's URL.
+        book_url = self.url("get_book", book_id=_URL_ID).rsplit(str(_URL_ID), 1)
+        data = [
+            self.book_data(
+                book, {"self": f"{book_url[0]}{book.id}{book_url[1]}", "collection": collection}
+            )
+            for book in page.items
+        ]
+        cursors = next_cursor(params, page), prev_cursor(params, page)
+        links = page_links(collection, page, cursors)
+        pagination = {"per_page": page.per_page}
+        if page.page is not None:
+            pagination = {
+                "page": page.page,
+                "per_page": page.per_page,
+                "total_pages": page.total_pages,
+            }
+        pagination.update(
+            total_items=page.total,
+            has_next=page.has_next,
+            has_prev=page.has_prev,
+            next_cursor=cursors[0],
+            prev_cursor=cursors[1],
+        )
         return self.envelope(
-            [self.book_data(book) for book in page.items],
-            links,
-            headers=self.list_headers(page, links),
-            pagination=pagination,
+            data, links, headers=self.list_headers(page, links), pagination=pagination
         )
 
     def book_deleted(self) -> Response:

@@ -28,18 +28,24 @@ class ApiKeyCreatedData(ApiKeyData):
 class PageLinks(Schema):
     self = fields.String(required=True, metadata={"format": "uri"})
     first = fields.String(required=True, metadata={"format": "uri"})
-    last = fields.String(required=True, metadata={"format": "uri"})
+    last = fields.String(metadata={"format": "uri", "description": "Numbered pages only."})
     next = fields.String(metadata={"format": "uri"})
     prev = fields.String(metadata={"format": "uri"})
 
 
+def _cursor(description: str) -> fields.Field:
+    return fields.String(required=True, allow_none=True, metadata={"description": description})
+
+
 class Pagination(Schema):
-    page = fields.Integer(required=True)
+    page = fields.Integer(metadata={"description": "Numbered pages only."})
     per_page = fields.Integer(required=True)
-    total_pages = fields.Integer(required=True)
+    total_pages = fields.Integer(metadata={"description": "Numbered pages only."})
     total_items = fields.Integer(required=True)
     has_next = fields.Boolean(required=True)
     has_prev = fields.Boolean(required=True)
+    next_cursor = _cursor("Pass as `cursor` for the next page; null on the last page.")
+    prev_cursor = _cursor("Pass as `cursor` for the previous page; null on the first page.")
 
 
 class TokenData(Schema):

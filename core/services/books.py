@@ -4,25 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import false, func, select
+from flask import current_app
+from sqlalchemy import and_, false, func, literal, literal_column, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import Conflict, Forbidden, NotFound
 from core.extensions import db
-from core.models import MAX_ID, SCOPE_WRITE, Book
-from core.paging import Page
+from core.models import MAX_ID, SCOPE_WRITE, YEAR_NULLS_HIGH, YEAR_NULLS_LOW, Book, BookStats
+from core.paging import Page, Position
 from core.principal import Principal
 from core.schemas import MAX_PER_PAGE, MAX_YEAR
+from core.search import Condition, contains, plain
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
 
-_SORT_COLUMNS = {
-    "title": func.lower(Book.title),
-    "author": func.lower(Book.author),
-    "year": Book.year,
-    "created_at": Book.created_at,
-}
+# What a read returns: plain rows, without the ORM's per-object bookkeeping.
+BOOK_COLUMNS = (
+    Book.id,
+    Book.title,
+    Book.author,
+    Book.isbn,
+    Book.year,
+    Book.description,
+    Book.created_at,
+    Book.updated_at,
+    Book.created_by,
+)
+# Offsets beyond this cannot hold a book (ids are 32-bit) and never reach the database.
+MAX_OFFSET = MAX_ID
 
 
 @dataclass(frozen=True)
@@ -34,53 +44,177 @@ class ListParams:
     search: str | None = None
     author: str | None = None
     year: int | None = None
+    # Keyset paging: the page after (or, backward, before) this position instead of ``page``.
+    position: Position | None = None
 
     def __post_init__(self):
         # Above the maximum is clamped rather than refused.
         object.__setattr__(self, "per_page", min(self.per_page, MAX_PER_PAGE))
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def sort_key(sort: str, order: str):
+    """The SQL expression a list is ordered by (then by id); every one has an index.
+
+    Keys are never NULL, so that keyset comparisons hold: a book without a year sorts last in
+    both orders through a stand-in year beyond every real one.
+    """
+    if sort == "year":
+        # A literal, not a bound parameter: the expression must be the indexed one.
+        stand_in = YEAR_NULLS_HIGH if order == "asc" else YEAR_NULLS_LOW
+        return func.coalesce(Book.year, literal_column(str(stand_in)))
+    if sort == "title":
+        return func.lower(Book.title)
+    if sort == "author":
+        return func.lower(Book.author)
+    return Book.created_at
 
 
-def list_books(params: ListParams) -> Page[Book]:
-    """Return one page of books; ties in the sort key are broken by id, so paging is stable."""
-    conditions = _filters(params)
-    total = db.session.scalar(select(func.count(Book.id)).where(*conditions))
+def list_books(params: ListParams) -> Page:
+    """Return one page of books; ties in the sort key are broken by id, so paging is stable.
+
+    A page is found by number (``page``) or from a position (``position``, keyset paging, whose
+    cost does not grow with depth). The statements run are the same whatever the page size.
+    """
+    filters = _filters(params)
+    total, exact = _count(filters)
+    # Few matches: found from the indexes, then sorted. Many (the count reached its limit):
+    # walked in sort order, stopping at the page, which is soon found.
+    conditions = [f.scan if not exact else f.indexed for f in filters]
+    key = sort_key(params.sort, params.order)
+    if params.position is not None:
+        return _page_at(params, conditions, key, total, exact)
+
     offset = (params.page - 1) * params.per_page
-    if offset >= total:
+    if (exact and offset >= total) or offset > MAX_OFFSET:
         # Past the end (or no match): nothing to fetch, and a huge offset never reaches the driver.
         return Page(items=[], total=total, page=params.page, per_page=params.per_page)
-
-    key = _SORT_COLUMNS[params.sort]
-    if params.order == "asc":
-        ordering = (key.asc().nulls_last(), Book.id.asc())
-    else:
-        ordering = (key.desc().nulls_last(), Book.id.desc())
-    items = db.session.scalars(
-        select(Book).where(*conditions).order_by(*ordering).limit(params.per_page).offset(offset)
+    ordering = _ordering(key, params.order == "asc")
+    # The offset is walked in the (key, id) index alone; only the page's rows are read.
+    ids = (
+        select(Book.id)
+        .where(*conditions)
+        .order_by(*ordering)
+        .limit(params.per_page + 1)
+        .offset(offset)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(*BOOK_COLUMNS, key.label("sort_key"))
+        .join(ids, Book.id == ids.c.id)
+        .order_by(*ordering)
     ).all()
-    return Page(items=list(items), total=total, page=params.page, per_page=params.per_page)
+    items = rows[: params.per_page]
+    return Page(
+        items=items,
+        total=total,
+        page=params.page,
+        per_page=params.per_page,
+        more=len(rows) > params.per_page if not exact else None,
+        total_exact=exact,
+        first=_position(items[0]) if items else None,
+        last=_position(items[-1]) if items else None,
+    )
 
 
-def _filters(params: ListParams) -> list:
-    """SQL conditions for the filters; a value no stored book can have matches nothing."""
+def _page_at(params: ListParams, conditions, key, total: int, exact: bool) -> Page:
+    """The page after (or before) ``params.position``, by keyset."""
+    position = params.position
+    ascending = params.order == "asc"
+    forward = not position.backward
+    reading_up = ascending == forward
+    rows = db.session.execute(
+        select(*BOOK_COLUMNS, key.label("sort_key"))
+        .where(*conditions, _beyond(key, position, up=reading_up))
+        .order_by(*_ordering(key, reading_up))
+        .limit(params.per_page + 1)
+    ).all()
+    further = len(rows) > params.per_page
+    items = rows[: params.per_page]
+    if not forward:
+        items.reverse()
+    # Is there anything on the other side of the position (the side we came from)?
+    behind = _beyond(key, position, up=not reading_up, inclusive=True)
+    other_side = db.session.scalar(select(literal(1)).where(*conditions, behind).limit(1))
+    came_from = other_side is not None and bool(items)
+    return Page(
+        items=items,
+        total=total,
+        page=None,
+        per_page=params.per_page,
+        more=further if forward else came_from,
+        earlier=came_from if forward else further,
+        total_exact=exact,
+        first=_position(items[0]) if items else None,
+        last=_position(items[-1]) if items else None,
+    )
+
+
+def _beyond(key, position: Position, *, up: bool, inclusive: bool = False):
+    """Rows after ``position`` in (key, id) order (before it unless ``up``).
+
+    Spelled as a range on the key plus a tie-break, rather than a row-value comparison, so
+    that SQLite seeks in the (key, id) index instead of scanning it.
+    """
+    if up:
+        tie = Book.id >= position.id if inclusive else Book.id > position.id
+        return and_(key >= position.key, or_(key > position.key, tie))
+    tie = Book.id <= position.id if inclusive else Book.id < position.id
+    return and_(key <= position.key, or_(key < position.key, tie))
+
+
+def _ordering(key, ascending: bool) -> tuple:
+    if ascending:
+        return key.asc(), Book.id.asc()
+    return key.desc(), Book.id.desc()
+
+
+def _position(row) -> Position:
+    return Position(key=row.sort_key, id=row.id)
+
+
+def _count(filters: list[Condition]) -> tuple[int, bool]:
+    """(total, exact). The unfiltered total is the trigger-kept counter; a filtered one is
+    counted up to ``LIST_COUNT_LIMIT`` matches, so a broad filter costs a bounded amount."""
+    if not filters:
+        return db.session.scalar(select(BookStats.book_count).where(BookStats.id == 1)) or 0, True
+    limit = current_app.config["LIST_COUNT_LIMIT"]
+    if len(filters) == 1 and filters[0].matches is not None:
+        matches = filters[0].matches  # counted in the index alone
+    else:
+        matches = select(literal(1)).select_from(Book).where(*(f.indexed for f in filters))
+    counted = db.session.scalar(
+        select(func.count()).select_from(matches.limit(limit + 1).subquery())
+    )
+    return (limit, False) if counted > limit else (counted, True)
+
+
+def _filters(params: ListParams) -> list[Condition]:
+    """The filters' conditions; a value no stored book can have matches nothing."""
     conditions = []
     for column, text in ((Book.title, params.search), (Book.author, params.author)):
         if text:
             if "\x00" in text or len(text) > column.type.length:
-                return [false()]
-            conditions.append(column.ilike(f"%{_escape_like(text)}%", escape="\\"))
+                return [plain(false())]
+            conditions.append(contains(column, text, Book.id))
     if params.year is not None:
         if not 0 <= params.year <= MAX_YEAR:
-            return [false()]
-        conditions.append(Book.year == params.year)
+            return [plain(false())]
+        conditions.append(plain(Book.year == params.year))
     return conditions
 
 
-def get_book(book_id: int) -> Book:
-    """Raises NotFound."""
+def get_book(book_id: int):
+    """The book as a read-only row (attributes as on ``Book``). Raises NotFound."""
+    row = None
+    if 0 < book_id <= MAX_ID:
+        row = db.session.execute(select(*BOOK_COLUMNS).where(Book.id == book_id)).first()
+    if row is None:
+        raise NotFound("Book not found")
+    return row
+
+
+def _load_book(book_id: int) -> Book:
+    """The book to change. Raises NotFound."""
     book = db.session.get(Book, book_id) if 0 < book_id <= MAX_ID else None
     if book is None:
         raise NotFound("Book not found")
@@ -107,7 +241,7 @@ def update_book(book_id: int, changes: dict, actor: Principal) -> Book:
     unless ``actor`` may change the book (see ``may_change``), then Conflict.
     """
     actor.require_scope(SCOPE_WRITE)
-    book = get_book(book_id)
+    book = _load_book(book_id)
     if not may_change(book, actor):
         raise Forbidden("Only the book's creator or an admin may change it")
     if changes.get("isbn") and changes["isbn"] != book.isbn:
@@ -130,12 +264,12 @@ def delete_book(book_id: int, actor: Principal) -> None:
     if actor.is_api_key:
         raise Forbidden("API keys cannot delete books; an admin must")
     actor.require_admin("Only an admin may delete books")
-    db.session.delete(get_book(book_id))
+    db.session.delete(_load_book(book_id))
     _commit()
 
 
 def count_books() -> int:
-    return db.session.scalar(select(func.count(Book.id)))
+    return _count([])[0]
 
 
 def _ensure_isbn_free(isbn: str | None) -> None:

@@ -126,7 +126,11 @@ def test_v2_list_has_data_pagination_and_links(v2, seven):
     response = v2.get("/books?per_page=3&page=2&author=writer&sort=title&order=asc")
 
     body = assert_envelope(response, 200, {"success", "data", "pagination", "links"})
-    assert body["pagination"] == {
+    pagination = body["pagination"]
+    # Numbered pages carry cursors too (contract section 8), opaque strings.
+    assert isinstance(pagination.pop("next_cursor"), str)
+    assert isinstance(pagination.pop("prev_cursor"), str)
+    assert pagination == {
         "page": 2,
         "per_page": 3,
         "total_pages": 3,
@@ -170,6 +174,9 @@ def test_v2_page_past_the_end_keeps_totals_and_links_back(v2, seven):
         "total_items": 8,
         "has_next": False,
         "has_prev": True,
+        # No book on this page to take a position from: page numbers lead back.
+        "next_cursor": None,
+        "prev_cursor": None,
     }
     assert set(body["links"]) == {"self", "first", "last", "prev"}
     assert page_of(body["links"]["prev"])["page"] == ["3"]
@@ -186,6 +193,8 @@ def test_v2_empty_list_has_zero_pages_and_last_is_page_one(v2):
         "total_items": 0,
         "has_next": False,
         "has_prev": False,
+        "next_cursor": None,
+        "prev_cursor": None,
     }
     assert set(body["links"]) == {"self", "first", "last"}
     assert page_of(body["links"]["last"]) == {"page": ["1"]}

@@ -1,0 +1,69 @@
+"""Case-insensitive substring filters that an index serves.
+
+The meaning is always the plain one: the lower-cased column contains the lower-cased term, with
+``%`` and ``_`` taken literally (``lower()`` folds all of Unicode on both databases, see
+``core.extensions``).
+
+- PostgreSQL: ``ILIKE`` itself is served by the pg_trgm GIN indexes (``ix_books_*_trgm``).
+- SQLite: the FTS5 tables ``books_search_title`` and ``books_search_author`` (trigram
+  tokenizer, case-sensitive) hold the lower-cased title and author of every book, kept in
+  step by triggers. A quoted term is a
+  phrase of consecutive trigrams, so matching the lower-cased term there is exactly the
+  substring test, answered from the index.
+
+A term shorter than a trigram cannot use either index and is answered by the plain predicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import column, literal_column, select, table
+from sqlalchemy.sql import ColumnElement
+
+from core.extensions import db
+
+TRIGRAM = 3
+
+_FTS = {
+    name: table(f"books_search_{name}", column("rowid"), column(name))
+    for name in ("title", "author")
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One filter, two ways to the same rows.
+
+    ``scan`` is checked row by row (for a walk in sort order that stops at a page); ``indexed``
+    finds the matching rows from an index (for a count, or a page of few matches); ``matches``
+    selects the matching ids from the index alone when it can.
+    """
+
+    scan: ColumnElement
+    indexed: ColumnElement
+    matches: object | None = None
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def plain(condition: ColumnElement) -> Condition:
+    return Condition(scan=condition, indexed=condition)
+
+
+def contains(model_column, text: str, id_column) -> Condition:
+    """``model_column`` contains ``text``, ignoring case."""
+    scan = model_column.ilike(f"%{escape_like(text)}%", escape="\\")
+    lowered = text.lower()
+    if len(lowered) < TRIGRAM or db.engine.dialect.name != "sqlite":
+        return plain(scan)
+    phrase = '"' + lowered.replace('"', '""') + '"'
+    index = _FTS[model_column.key]
+    matches = (
+        select(literal_column(f"{index.name}.rowid"))
+        .select_from(index)
+        .where(index.c[model_column.key].op("MATCH")(phrase))
+    )
+    return Condition(scan=scan, indexed=id_column.in_(matches), matches=matches)
