@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from core import passwords
+
 DEV_SECRET_KEY = "dev-secret-key-change-me"
 DEV_JWT_SECRET_KEY = "dev-jwt-secret-key-change-me-0123456789"
 SUPPORTED_VERSIONS = ("1", "2")
@@ -59,6 +61,15 @@ def _limit(name: str, value: str | None, default: str) -> str:
     except ValueError:
         raise ConfigError(f"{name} must be a rate limit such as '10 per minute'") from None
     return text
+
+
+def _password_method(value: str | None) -> str:
+    method = (value or "").strip() or passwords.ARGON2ID
+    try:
+        passwords.canonical_method(method)
+    except ValueError as exc:
+        raise ConfigError(f"PASSWORD_HASH_METHOD is not usable: {exc}") from None
+    return method
 
 
 def parse_version(value: str | None) -> str | None:
@@ -145,7 +156,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         ),
         # A filtered list counts its matches up to this many; beyond, the total is a lower bound.
         "LIST_COUNT_LIMIT": _int("LIST_COUNT_LIMIT", env.get("LIST_COUNT_LIMIT"), 10_000),
-        "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD") or "scrypt",
+        "PASSWORD_HASH_METHOD": _password_method(env.get("PASSWORD_HASH_METHOD")),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": storage_uri,
         # Redis answers within a second or the limiter falls back to per-process memory.
@@ -163,7 +174,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
 
 
 def check_production(config: Mapping) -> None:
-    """Refuse to run production with development secrets or debug on."""
+    """Refuse to run production with development secrets, debug on or weak password hashes."""
     problems = []
     for key, dev_value in (("SECRET_KEY", DEV_SECRET_KEY), ("JWT_SECRET_KEY", DEV_JWT_SECRET_KEY)):
         value = config.get(key) or ""
@@ -175,6 +186,9 @@ def check_production(config: Mapping) -> None:
         problems.append("SECRET_KEY and JWT_SECRET_KEY must differ")
     if config.get("DEBUG"):
         problems.append("debug must be off (unset FLASK_DEBUG)")
+    weakness = passwords.weakness(config["PASSWORD_HASH_METHOD"])
+    if weakness:
+        problems.append(f"PASSWORD_HASH_METHOD is too weak ({weakness}; use argon2id)")
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from core import passwords
 from core.config import utc_now
 from core.errors import Conflict, Unauthorized, ValidationFailed
 from core.extensions import db
@@ -19,6 +20,7 @@ from core.models import ROLE_ADMIN, ROLE_USER, RevokedToken, User
 DUPLICATE_EMAIL = "A user with this email already exists"
 INVALID_CREDENTIALS = "Invalid email or password"
 _dummy_hashes: dict[str, str] = {}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ def normalize_email(email: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    return passwords.hash_password(password, current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def get_user(user_id: int) -> User | None:
@@ -72,15 +74,35 @@ def authenticate(email: str, password: str) -> User:
     """Return the user for these credentials. Raises Unauthorized(invalid_credentials).
 
     An unknown email costs the same password check as a wrong password, so timing does not
-    tell which one it was.
+    tell which one it was. On a correct password, a stored hash made by another method (or
+    with other parameters) than the configured one is replaced and committed; if that commit
+    fails, the login still succeeds and the old hash, still valid, is upgraded next time.
     """
     user = find_user_by_email(email)
     if user is None:
-        check_password_hash(_dummy_hash(), password)
+        passwords.verify_password(_dummy_hash(), password)
         raise Unauthorized(INVALID_CREDENTIALS, reason="invalid_credentials")
-    if not check_password_hash(user.password_hash, password):
+    if not passwords.verify_password(user.password_hash, password):
         raise Unauthorized(INVALID_CREDENTIALS, reason="invalid_credentials")
+    if passwords.needs_rehash(user.password_hash, current_app.config["PASSWORD_HASH_METHOD"]):
+        _upgrade_hash(user, password)
     return user
+
+
+def _upgrade_hash(user: User, password: str) -> None:
+    user_id = user.id
+    user.password_hash = hash_password(password)
+    try:
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        # The password was right and the old hash still verifies: refusing the login because
+        # an upgrade could not be saved (database locked, read-only, ...) would help nobody.
+        db.session.rollback()
+        log.warning(
+            "could not save the upgraded password hash of user %s (%s); kept the old one",
+            user_id,
+            type(exc).__name__,
+        )
 
 
 def prepare() -> None:
@@ -91,7 +113,7 @@ def prepare() -> None:
 def _dummy_hash() -> str:
     method = current_app.config["PASSWORD_HASH_METHOD"]
     if method not in _dummy_hashes:
-        _dummy_hashes[method] = generate_password_hash("not-a-real-password", method=method)
+        _dummy_hashes[method] = passwords.hash_password("not-a-real-password", method)
     return _dummy_hashes[method]
 
 

@@ -38,7 +38,7 @@ def assert_no_secrets(response, password: str = PASSWORD) -> None:
     """Neither the password, nor a hash of it, nor a field named for either is in the body."""
     text = response.get_data(as_text=True)
     assert password not in text
-    assert "pbkdf2:" not in text and "scrypt:" not in text
+    assert "pbkdf2:" not in text and "scrypt:" not in text and "$argon2" not in text
     assert not [k for k in all_keys(response.get_json()) if "password" in k or "hash" in k]
 
 

@@ -6,6 +6,7 @@ import pytest
 from flask_jwt_extended import decode_token
 from sqlalchemy import func, select
 
+from core import passwords
 from core.errors import Conflict, Unauthorized, ValidationFailed
 from core.extensions import db
 from core.models import ROLE_ADMIN, ROLE_USER, RevokedToken, User
@@ -84,6 +85,25 @@ def test_authenticate_raises_invalid_credentials_for_a_wrong_password(ctx):
     with pytest.raises(Unauthorized) as caught:
         auth.authenticate("erin@example.com", PASSWORD + "x")
     assert caught.value.reason == "invalid_credentials"
+
+
+@pytest.mark.parametrize("method", ["argon2id", "pbkdf2:sha256:1000"])
+def test_an_unknown_email_is_checked_against_a_hash_in_the_configured_method(
+    make_app, monkeypatch, method
+):
+    checked = []
+    real_verify = passwords.verify_password
+
+    def verify(stored, password):
+        checked.append(stored)
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(passwords, "verify_password", verify)
+    app = make_app(PASSWORD_HASH_METHOD=method)
+    with app.app_context(), pytest.raises(Unauthorized):
+        auth.authenticate("ghost@example.com", PASSWORD)
+    assert len(checked) == 1
+    assert not passwords.needs_rehash(checked[0], method)
 
 
 def test_unknown_email_and_wrong_password_give_the_same_message(ctx):

@@ -38,6 +38,7 @@ def test_defaults_without_any_environment():
     assert config["TESTING"] is False
     assert config["RATELIMIT_ENABLED"] is True
     assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert config["PASSWORD_HASH_METHOD"] == "argon2id"
 
 
 def test_development_falls_back_to_the_development_secrets():
@@ -140,6 +141,37 @@ def test_a_bad_value_names_the_variable():
         load_config({"V1_SUNSET_AT": "2027-01-01T00:00:00Z"})
 
 
+@pytest.mark.parametrize(
+    "method",
+    ["argon2id", "scrypt", "scrypt:16384:8:2", "pbkdf2", "pbkdf2:sha512", "pbkdf2:sha256:1000"],
+)
+def test_password_hash_method_accepts_argon2id_and_werkzeug_methods(method):
+    assert load_config({"PASSWORD_HASH_METHOD": f" {method} "})["PASSWORD_HASH_METHOD"] == method
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "bcrypt",
+        "Argon2id",
+        "argon2id:m=65536",
+        "scrypt:16384",
+        "scrypt:1000:8:1",
+        "scrypt:16384:0:1",
+        "pbkdf2:no-such-hash:1000",
+        "pbkdf2:sha256:many",
+        "pbkdf2:sha256:0",
+        "pbkdf2:sha256:1000:1",
+    ],
+)
+def test_an_unusable_password_hash_method_is_refused_by_name(method, tmp_path):
+    with pytest.raises(ConfigError, match="PASSWORD_HASH_METHOD"):
+        load_config({"PASSWORD_HASH_METHOD": method})
+    environ = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "PASSWORD_HASH_METHOD": method}
+    with pytest.raises(ConfigError):
+        create_app(environ=environ)
+
+
 def test_create_app_refuses_a_bad_environment(tmp_path):
     environ = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "API_DEFAULT_VERSION": "3"}
     with pytest.raises(ConfigError):
@@ -180,6 +212,23 @@ def test_production_refuses_to_start_with_unsafe_settings(environ, tmp_path):
         load_config(environ)
     with pytest.raises(ConfigError):
         create_app(environ=environ)
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["pbkdf2:sha256:1000", "pbkdf2:sha1:2000000", "pbkdf2:sha512:1000", "scrypt:16384:8:1"],
+)
+def test_production_refuses_a_weak_password_hash_method(method):
+    with pytest.raises(ConfigError, match="PASSWORD_HASH_METHOD is too weak"):
+        load_config(production(PASSWORD_HASH_METHOD=method))
+
+
+@pytest.mark.parametrize(
+    "method", ["argon2id", "scrypt", "scrypt:32768:8:1", "pbkdf2", "pbkdf2:sha512:210000"]
+)
+def test_production_accepts_argon2id_and_strong_werkzeug_methods(method):
+    config = load_config(production(PASSWORD_HASH_METHOD=method))
+    assert config["PASSWORD_HASH_METHOD"] == method
 
 
 def test_production_without_secret_variables_refuses_to_start():

@@ -24,6 +24,7 @@ def production(**env: str) -> dict[str, str]:
         "APP_ENV": "production",
         "SECRET_KEY": STRONG_SECRET,
         "JWT_SECRET_KEY": STRONG_JWT_SECRET,
+        "PASSWORD_HASH_METHOD": "argon2id",  # production refuses the suite's fast pbkdf2
         **env,
     }
 
