@@ -1,7 +1,7 @@
 """Fold py-spy's collapsed stacks into where a request's time goes, as a Markdown table.
 
     py-spy record --pid WORKER_PID --rate 250 --duration 12 --format raw -o s1.txt
-    python tools/profile.py s1.txt [--top 15]
+    python tools/profile_buckets.py s1.txt [--top 15]
 
 ``--format raw`` writes one line per distinct stack, ``frame;frame;...;leaf COUNT`` with
 frames like ``do_execute (sqlalchemy/engine/default.py:952)``. Each stack goes to the first
