@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import Blueprint, Flask
+from flask.sessions import SessionInterface
 
 from api import versioning
 from core.config import SUPPORTED_VERSIONS, load_config
@@ -36,6 +37,16 @@ CORS_EXPOSE_HEADERS = [
 ]
 
 
+class NoCookieSessions(SessionInterface):
+    """Clients authenticate with tokens and keys: no request opens or sends a cookie session."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses its read-only null session
+
+    def save_session(self, app, session, response):
+        return None
+
+
 def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``environ``, default ``os.environ``) and overrides."""
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
@@ -43,6 +54,7 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
     if overrides:
         app.config.update(overrides)
     app.json.sort_keys = False
+    app.session_interface = NoCookieSessions()
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)

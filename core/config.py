@@ -142,7 +142,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
             "JWT_REFRESH_TOKEN_EXPIRES", env.get("JWT_REFRESH_TOKEN_EXPIRES"), 2592000
         ),
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or "sqlite:///books.db",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Idle connections are checked before use (core.extensions), not every checkout.
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "API_DEFAULT_VERSION": default_version,
         "V1_DEPRECATED_AT": deprecated_at,
         "V1_SUNSET_AT": sunset_at,

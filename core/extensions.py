@@ -1,6 +1,7 @@
 """Flask extensions, created once and bound to an app in ``api.create_app``."""
 
 import sqlite3
+import time
 
 from flask import current_app
 from flask_cors import CORS
@@ -11,7 +12,9 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -27,7 +30,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Sessions live for one request: what a request committed stays loaded (no reload per object).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 jwt = JWTManager()
 cors = CORS()
@@ -71,3 +75,32 @@ def _configure_sqlite(dbapi_connection, connection_record):
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+# A pooled connection that sat idle this long is checked before use; a busy one is not (a
+# round trip per request buys nothing while connections are in steady use). A connection that
+# dies in use fails its request with a 503, and SQLAlchemy then replaces the whole pool.
+IDLE_PING_SECONDS = 1.0
+
+
+@event.listens_for(Pool, "checkin")
+def _mark_idle(dbapi_connection, connection_record):
+    connection_record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return  # a file, not a server: nothing to lose between requests
+    idle_since = connection_record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # any failure: the pool reconnects and tries again
+        raise DisconnectionError() from exc
