@@ -15,6 +15,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from marshmallow import fields
 
 from core.errors import BadRequest
+from core.models import MAX_ID
 from core.paging import Page, Position
 from core.schemas import ListQuerySchema
 from core.services.books import ListParams
@@ -22,6 +23,8 @@ from core.services.books import ListParams
 CURSOR = "cursor"
 _SALT = "book-list-cursor"
 _FORMAT = 1
+# What a position's key is for each sort: anything else is not a cursor of ours.
+_KEY_TYPES = {"created_at": datetime, "title": str, "author": str, "year": int}
 
 
 class CursorListQuerySchema(ListQuerySchema):
@@ -68,10 +71,14 @@ def decode_cursor(token: str, params: ListParams) -> Position:
             key = datetime.fromisoformat(key["t"])
         if version != _FORMAT or not isinstance(book_id, int) or not isinstance(backward, bool):
             raise ValueError
+        if not 0 <= book_id <= MAX_ID or (isinstance(key, int) and not -MAX_ID <= key <= MAX_ID):
+            raise ValueError  # no row has it, and the driver must never see it
     except (BadData, ValueError, TypeError, KeyError, AttributeError):
         raise _invalid("Not a valid cursor.") from None
     if query != _query_of(params):
         raise _invalid("The cursor was made for another sort, order or filter.")
+    if not isinstance(key, _KEY_TYPES[params.sort]) or isinstance(key, bool):
+        raise _invalid("Not a valid cursor.")
     return Position(key=key, id=book_id, backward=backward)
 
 

@@ -11,7 +11,9 @@ The meaning is always the plain one: the lower-cased column contains the lower-c
   phrase of consecutive trigrams, so matching the lower-cased term there is exactly the
   substring test, answered from the index.
 
-A term shorter than a trigram cannot use either index and is answered by the plain predicate.
+A term shorter than a trigram cannot use either index: PostgreSQL scans with ILIKE, SQLite with
+LIKE over the lower-cased copies in the FTS5 tables (SQLite's own LIKE, no Python ``lower()``
+per row; both sides are already lower-cased, so its ASCII-only case folding never matters).
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ TRIGRAM = 3
 
 _FTS = {
     name: table(f"books_search_{name}", column("rowid"), column(name))
+    for name in ("title", "author")
+}
+# Each FTS5 table keeps what it indexes in its ``%_content`` table (id, c0): read directly,
+# it is a plain table scan, several times faster than one through the virtual table.
+_FTS_CONTENT = {
+    name: table(f"books_search_{name}_content", column("id"), column("c0"))
     for name in ("title", "author")
 }
 
@@ -53,17 +61,35 @@ def plain(condition: ColumnElement) -> Condition:
     return Condition(scan=condition, indexed=condition)
 
 
+def _sqlite() -> bool:
+    return db.engine.dialect.name == "sqlite"
+
+
+def equals(model_column, value) -> Condition:
+    """``model_column = value``; when walking another index in sort order, SQLite must not
+    switch to this column's index instead (``+ 0`` keeps it from doing so)."""
+    condition = model_column == value
+    scan = (model_column + 0 == value) if _sqlite() else condition
+    return Condition(scan=scan, indexed=condition)
+
+
 def contains(model_column, text: str, id_column) -> Condition:
     """``model_column`` contains ``text``, ignoring case."""
     scan = model_column.ilike(f"%{escape_like(text)}%", escape="\\")
-    lowered = text.lower()
-    if len(lowered) < TRIGRAM or db.engine.dialect.name != "sqlite":
+    if not _sqlite():
         return plain(scan)
-    phrase = '"' + lowered.replace('"', '""') + '"'
-    index = _FTS[model_column.key]
-    matches = (
-        select(literal_column(f"{index.name}.rowid"))
-        .select_from(index)
-        .where(index.c[model_column.key].op("MATCH")(phrase))
-    )
+    lowered = text.lower()
+    if len(lowered) >= TRIGRAM:
+        index = _FTS[model_column.key]
+        phrase = '"' + lowered.replace('"', '""') + '"'
+        matches = (
+            select(literal_column(f"{index.name}.rowid"))
+            .select_from(index)
+            .where(index.c[model_column.key].op("MATCH")(phrase))
+        )
+    else:
+        content = _FTS_CONTENT[model_column.key]
+        matches = select(content.c.id).where(
+            content.c.c0.like(f"%{escape_like(lowered)}%", escape="\\")
+        )
     return Condition(scan=scan, indexed=id_column.in_(matches), matches=matches)

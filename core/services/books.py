@@ -15,7 +15,7 @@ from core.models import MAX_ID, SCOPE_WRITE, YEAR_NULLS_HIGH, YEAR_NULLS_LOW, Bo
 from core.paging import Page, Position
 from core.principal import Principal
 from core.schemas import MAX_PER_PAGE, MAX_YEAR
-from core.search import Condition, contains, plain
+from core.search import Condition, contains, equals, plain
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
 
@@ -134,10 +134,9 @@ def _page_at(params: ListParams, conditions, key, total: int, exact: bool) -> Pa
     items = rows[: params.per_page]
     if not forward:
         items.reverse()
-    # Is there anything on the other side of the position (the side we came from)?
-    behind = _beyond(key, position, up=not reading_up, inclusive=True)
-    other_side = db.session.scalar(select(literal(1)).where(*conditions, behind).limit(1))
-    came_from = other_side is not None and bool(items)
+    # A cursor is made from a page's first or last book: a page reached by one has a neighbour
+    # on the side it came from (unless nothing is left to show at all).
+    came_from = bool(items)
     return Page(
         items=items,
         total=total,
@@ -151,17 +150,15 @@ def _page_at(params: ListParams, conditions, key, total: int, exact: bool) -> Pa
     )
 
 
-def _beyond(key, position: Position, *, up: bool, inclusive: bool = False):
+def _beyond(key, position: Position, *, up: bool):
     """Rows after ``position`` in (key, id) order (before it unless ``up``).
 
     Spelled as a range on the key plus a tie-break, rather than a row-value comparison, so
     that SQLite seeks in the (key, id) index instead of scanning it.
     """
     if up:
-        tie = Book.id >= position.id if inclusive else Book.id > position.id
-        return and_(key >= position.key, or_(key > position.key, tie))
-    tie = Book.id <= position.id if inclusive else Book.id < position.id
-    return and_(key <= position.key, or_(key < position.key, tie))
+        return and_(key >= position.key, or_(key > position.key, Book.id > position.id))
+    return and_(key <= position.key, or_(key < position.key, Book.id < position.id))
 
 
 def _ordering(key, ascending: bool) -> tuple:
@@ -195,13 +192,14 @@ def _filters(params: ListParams) -> list[Condition]:
     conditions = []
     for column, text in ((Book.title, params.search), (Book.author, params.author)):
         if text:
-            if "\x00" in text or len(text) > column.type.length:
+            # lower() can lengthen text (U+0130 becomes two characters), never beyond twice.
+            if "\x00" in text or len(text.lower()) > 2 * column.type.length:
                 return [plain(false())]
             conditions.append(contains(column, text, Book.id))
     if params.year is not None:
         if not 0 <= params.year <= MAX_YEAR:
             return [plain(false())]
-        conditions.append(plain(Book.year == params.year))
+        conditions.append(equals(Book.year, params.year))
     return conditions
 
 
