@@ -106,8 +106,10 @@ class Book(db.Model):
         Index("ix_books_author_lower_id", func.lower(author), "id"),
         Index("ix_books_year_nulls_high_id", func.coalesce(year, YEAR_NULLS_HIGH), "id"),
         Index("ix_books_year_nulls_low_id", func.coalesce(year, YEAR_NULLS_LOW), "id"),
-        # The year filter with the default sort.
+        # The year filter with each of the other sorts.
         Index("ix_books_year_created_at_id", "year", "created_at", "id"),
+        Index("ix_books_year_title_lower_id", "year", func.lower(title), "id"),
+        Index("ix_books_year_author_lower_id", "year", func.lower(author), "id"),
         NEVER_REUSE_IDS,
     )
 

@@ -65,14 +65,6 @@ def _sqlite() -> bool:
     return db.engine.dialect.name == "sqlite"
 
 
-def equals(model_column, value) -> Condition:
-    """``model_column = value``; when walking another index in sort order, SQLite must not
-    switch to this column's index instead (``+ 0`` keeps it from doing so)."""
-    condition = model_column == value
-    scan = (model_column + 0 == value) if _sqlite() else condition
-    return Condition(scan=scan, indexed=condition)
-
-
 def contains(model_column, text: str, id_column) -> Condition:
     """``model_column`` contains ``text``, ignoring case."""
     scan = model_column.ilike(f"%{escape_like(text)}%", escape="\\")

@@ -78,6 +78,8 @@ def test_migrated_database_has_the_unique_constraints_and_sort_indexes(app):
         "ix_books_year_nulls_high_id",
         "ix_books_year_nulls_low_id",
         "ix_books_year_created_at_id",
+        "ix_books_year_title_lower_id",
+        "ix_books_year_author_lower_id",
         "ix_books_created_by",
     } <= index_names(app, "books")
     assert {"ix_revoked_tokens_expires_at", "ix_revoked_tokens_user_id"} <= index_names(

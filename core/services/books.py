@@ -15,7 +15,7 @@ from core.models import MAX_ID, SCOPE_WRITE, YEAR_NULLS_HIGH, YEAR_NULLS_LOW, Bo
 from core.paging import Page, Position
 from core.principal import Principal
 from core.schemas import MAX_PER_PAGE, MAX_YEAR
-from core.search import Condition, contains, equals, plain
+from core.search import Condition, contains, plain
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
 
@@ -199,7 +199,10 @@ def _filters(params: ListParams) -> list[Condition]:
     if params.year is not None:
         if not 0 <= params.year <= MAX_YEAR:
             return [plain(false())]
-        conditions.append(equals(Book.year, params.year))
+        # Sorted by year, the filter is spelled on the sort key (equal for a real year), so the
+        # key's index serves both; any other sort has a (year, key, id) index.
+        column = sort_key("year", params.order) if params.sort == "year" else Book.year
+        conditions.append(plain(column == params.year))
     return conditions
 
 

@@ -6,7 +6,7 @@ Create Date: 2026-12-02
 
 - ``book_stats`` holds the number of books, kept by triggers in the writing transaction.
 - ``year`` gets one sort index per direction (books without a year sort last in both), and
-  one for the year filter with the default sort.
+  the year filter one index per other sort key.
 - Search: on SQLite one FTS5 table per searched column (trigram tokenizer) over the text as
   the app's ``lower()`` folds it, kept in step by triggers; on PostgreSQL pg_trgm GIN
   indexes, which serve ILIKE.
@@ -98,6 +98,12 @@ def upgrade():
         "ix_books_year_nulls_low_id", "books", [sa.text(f"coalesce(year, {YEAR_NULLS_LOW})"), "id"]
     )
     op.create_index("ix_books_year_created_at_id", "books", ["year", "created_at", "id"])
+    op.create_index(
+        "ix_books_year_title_lower_id", "books", ["year", sa.text("lower(title)"), "id"]
+    )
+    op.create_index(
+        "ix_books_year_author_lower_id", "books", ["year", sa.text("lower(author)"), "id"]
+    )
 
     if dialect == "sqlite":
         for c in SEARCHED:
@@ -133,6 +139,8 @@ def downgrade():
             op.execute(f"DROP FUNCTION IF EXISTS book_stats_after_{name}()")
         op.execute("DROP INDEX IF EXISTS ix_books_title_trgm")
         op.execute("DROP INDEX IF EXISTS ix_books_author_trgm")
+    op.drop_index("ix_books_year_author_lower_id", table_name="books")
+    op.drop_index("ix_books_year_title_lower_id", table_name="books")
     op.drop_index("ix_books_year_created_at_id", table_name="books")
     op.drop_index("ix_books_year_nulls_low_id", table_name="books")
     op.drop_index("ix_books_year_nulls_high_id", table_name="books")
