@@ -26,6 +26,9 @@ class Presenter(ABC):
     description: str = ""
     # Where a version answers with another status than the route's usual one.
     status_overrides: dict[str, int] = {}
+    # Part of every ETag of this version: bump it when the version's book or page shape
+    # changes, so that clients' cached copies stop matching.
+    representation_revision: int = 1
 
     def documented_response(self, kind: str, status: int) -> tuple[int, object]:
         """(status, schema) of a successful response of ``kind``, for the OpenAPI document."""

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, request
 
+from api import conditional
 from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
@@ -19,13 +20,16 @@ _book_schema = BookSchema()
 def list_books():
     """List books, a page at a time, filtered and sorted."""
     params = load_query(_list_query, request.args, strict=present().strict_query)
-    return present().book_page(books.list_books(ListParams(**params)))
+    page = books.list_books(ListParams(**params))
+    etag = conditional.page_etag(page)
+    return conditional.conditional_get(etag, lambda: present().book_page(page), weak=True)
 
 
 @document("book", tags=("books",))
 def get_book(book_id: int):
     """Get one book."""
-    return present().book(books.get_book(book_id))
+    book = books.get_book(book_id)
+    return conditional.conditional_get(conditional.book_etag(book), lambda: present().book(book))
 
 
 @document(
