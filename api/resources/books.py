@@ -40,7 +40,8 @@ def create_book():
     """Add a book; any signed-in user or API key with the write scope may."""
     data = load(_book_schema, json_body())
     book = books.create_book(data, current_principal())
-    return present().book(book, 201, present().created_headers(book))
+    response = present().book(book, 201, present().created_headers(book))
+    return conditional.tagged(response, conditional.book_etag(book))
 
 
 @document(
@@ -54,7 +55,8 @@ def create_book():
 def update_book(book_id: int):
     """Change the fields sent; the book's creator, an admin or a key with the write scope may."""
     changes = load(_book_schema, json_body(), partial=True)
-    return present().book(books.update_book(book_id, changes, current_principal()))
+    book = books.update_book(book_id, changes, current_principal(), conditional.if_match)
+    return conditional.tagged(present().book(book), conditional.book_etag(book))
 
 
 # Documented for tokens only: an API key is authenticated here, but only to be refused (403).
@@ -62,7 +64,7 @@ def update_book(book_id: int):
 @authenticated()
 def delete_book(book_id: int):
     """Delete a book; admin users only (never an API key)."""
-    books.delete_book(book_id, current_principal())
+    books.delete_book(book_id, current_principal(), conditional.if_match)
     return present().book_deleted()
 
 

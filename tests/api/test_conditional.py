@@ -80,6 +80,8 @@ def test_the_etag_changes_after_a_put(api, old_book, user, auth_headers):
     assert changed.status_code == 200
     after = etag_of(api.get(f"/books/{old_book.id}"))
     assert after != before
+    # The PUT answers with the new representation's tag.
+    assert etag_of(changed) == after
 
 
 def test_the_etag_changes_when_the_creator_is_deleted(api, app, old_book, user):
@@ -289,3 +291,237 @@ def test_the_list_answers_304_to_its_etag(api, old_book, condition):
     assert response.data == b""
     assert etag_of(response) == etag_of(full)
     assert response.headers["API-Version"] == api.version
+
+
+# --- POST and PUT answer with the new ETag --------------------------------------------------
+
+
+def test_a_created_book_comes_with_its_etag(api, user, auth_headers):
+    response = api.post("/books", json={"title": "T", "author": "A"}, headers=auth_headers(user))
+    assert response.status_code == 201
+    book_id = api.data(response)["id"]
+    assert etag_of(response) == etag_of(api.get(f"/books/{book_id}"))
+
+
+def test_a_put_answers_with_the_etag_of_the_serving_version(client, old_book, user, auth_headers):
+    url = f"/api/books/{old_book.id}"
+    response = client.put(
+        url, json={"year": 2001}, headers={**auth_headers(user), "API-Version": "2"}
+    )
+    assert response.status_code == 200
+    assert etag_of(response) == etag_of(client.get(f"/api/v2/books/{old_book.id}"))
+    assert etag_of(response) != etag_of(client.get(f"/api/v1/books/{old_book.id}"))
+
+
+# --- If-Match on PUT and DELETE -------------------------------------------------------------
+
+
+@pytest.fixture
+def read_back(api):
+    """The book as a GET through ``api`` sees it now (None once it is gone)."""
+
+    def read(book_id: int) -> dict | None:
+        response = api.get(f"/books/{book_id}")
+        return None if response.status_code == 404 else api.data(response)
+
+    return read
+
+
+def test_if_match_with_the_current_etag_lets_the_put_through(api, old_book, user, auth_headers):
+    etag = etag_of(api.get(f"/books/{old_book.id}"))
+    response = api.put(
+        f"/books/{old_book.id}",
+        json={"title": "Matched"},
+        headers={**auth_headers(user), "If-Match": etag},
+    )
+    assert response.status_code == 200
+    assert api.data(response)["title"] == "Matched"
+
+
+def test_if_match_accepts_the_etag_of_any_version(api, other, old_book, user, auth_headers):
+    """A client mid-migration reads through one version and writes through the other."""
+    etag = etag_of(other.get(f"/books/{old_book.id}"))
+    response = api.put(
+        f"/books/{old_book.id}",
+        json={"title": "Across"},
+        headers={**auth_headers(user), "If-Match": etag},
+    )
+    assert response.status_code == 200, response.get_json()
+    assert api.data(response)["title"] == "Across"
+    # The tag read before the write is now stale in both versions.
+    again = api.put(
+        f"/books/{old_book.id}",
+        json={"title": "Again"},
+        headers={**auth_headers(user), "If-Match": etag},
+    )
+    assert again.status_code == 412
+
+
+@pytest.mark.parametrize("condition", ["*", '"stale", {etag}', '"stale",{etag}'])
+def test_if_match_star_or_a_list_naming_the_etag_passes(
+    api, old_book, user, auth_headers, condition
+):
+    etag = etag_of(api.get(f"/books/{old_book.id}"))
+    response = api.put(
+        f"/books/{old_book.id}",
+        json={"year": 1984},
+        headers={**auth_headers(user), "If-Match": condition.format(etag=etag)},
+    )
+    assert response.status_code == 200
+    assert api.data(response)["year"] == 1984
+
+
+def test_a_stale_if_match_is_412_and_changes_nothing(api, old_book, user, auth_headers, read_back):
+    stale = etag_of(api.get(f"/books/{old_book.id}"))
+    assert (
+        api.put(
+            f"/books/{old_book.id}", json={"title": "First"}, headers=auth_headers(user)
+        ).status_code
+        == 200
+    )
+    before = read_back(old_book.id)
+    response = api.put(
+        f"/books/{old_book.id}",
+        json={"title": "Lost update"},
+        headers={**auth_headers(user), "If-Match": stale},
+    )
+    assert response.status_code == 412
+    error = api.error(response)
+    assert error["reason"] == "precondition_failed"
+    assert "ETag" not in response.headers
+    assert read_back(old_book.id) == before
+    assert before["title"] == "First"
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ['"not-the-etag"', "W/{etag}", '"{bare}x"'],
+    ids=["other", "weak-form", "near-miss"],
+)
+def test_if_match_compares_strongly(api, old_book, user, auth_headers, read_back, condition):
+    etag = etag_of(api.get(f"/books/{old_book.id}"))
+    before = read_back(old_book.id)
+    response = api.put(
+        f"/books/{old_book.id}",
+        json={"title": "Nope"},
+        headers={
+            **auth_headers(user),
+            "If-Match": condition.format(etag=etag, bare=etag.strip('"')),
+        },
+    )
+    assert response.status_code == 412
+    assert api.error(response)["reason"] == "precondition_failed"
+    assert read_back(old_book.id) == before
+
+
+@pytest.mark.parametrize("value", MALFORMED)
+def test_a_malformed_if_match_is_412_never_500(api, old_book, user, auth_headers, value):
+    response = api.put(
+        f"/books/{old_book.id}",
+        json={"title": "Nope"},
+        headers={**auth_headers(user), "If-Match": value},
+    )
+    assert response.status_code == 412
+    assert api.error(response)["reason"] == "precondition_failed"
+
+
+def test_an_unknown_book_stays_404_and_a_stranger_403_whatever_if_match_says(
+    api, old_book, make_user, auth_headers
+):
+    stranger = auth_headers(make_user())
+    headers = {"If-Match": '"wrong"'}
+    missing = api.put("/books/999999", json={"title": "X"}, headers={**stranger, **headers})
+    assert missing.status_code == 404
+    forbidden = api.put(
+        f"/books/{old_book.id}", json={"title": "X"}, headers={**stranger, **headers}
+    )
+    assert forbidden.status_code == 403
+
+
+def test_a_body_is_validated_before_if_match_is_judged(api, old_book, user, auth_headers):
+    response = api.put(
+        f"/books/{old_book.id}",
+        json={"year": "not a year"},
+        headers={**auth_headers(user), "If-Match": '"wrong"'},
+    )
+    assert response.status_code == 422
+
+
+def test_delete_with_a_wrong_if_match_is_412_and_the_book_stays(
+    api, old_book, admin, auth_headers, read_back
+):
+    response = api.delete(
+        f"/books/{old_book.id}", headers={**auth_headers(admin), "If-Match": '"wrong"'}
+    )
+    assert response.status_code == 412
+    assert api.error(response)["reason"] == "precondition_failed"
+    assert read_back(old_book.id)["id"] == old_book.id
+
+
+def test_delete_with_the_etag_of_either_version_deletes(
+    api, other, old_book, admin, auth_headers, read_back
+):
+    etag = etag_of(other.get(f"/books/{old_book.id}"))
+    response = api.delete(
+        f"/books/{old_book.id}", headers={**auth_headers(admin), "If-Match": etag}
+    )
+    assert response.status_code in (200, 204)
+    assert read_back(old_book.id) is None
+
+
+def test_delete_of_an_unknown_book_stays_404_with_if_match(api, admin, auth_headers):
+    response = api.delete("/books/999999", headers={**auth_headers(admin), "If-Match": '"x"'})
+    assert response.status_code == 404
+
+
+# --- REQUIRE_IF_MATCH -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def strict(make_app, version) -> Api:
+    return Api(make_app(REQUIRE_IF_MATCH="true").test_client(), version)
+
+
+def test_without_the_setting_if_match_is_optional(api, old_book, user, admin, auth_headers):
+    url = f"/books/{old_book.id}"
+    assert api.put(url, json={"year": 1}, headers=auth_headers(user)).status_code == 200
+    assert api.delete(url, headers=auth_headers(admin)).status_code in (200, 204)
+
+
+def test_required_if_match_refuses_a_put_without_it_with_428(strict, old_book, user, auth_headers):
+    before = strict.data(strict.get(f"/books/{old_book.id}"))
+    response = strict.put(f"/books/{old_book.id}", json={"title": "X"}, headers=auth_headers(user))
+    assert response.status_code == 428
+    assert strict.error(response)["reason"] == "precondition_required"
+    assert strict.data(strict.get(f"/books/{old_book.id}")) == before
+
+
+def test_required_if_match_refuses_a_delete_without_it_with_428(
+    strict, old_book, admin, auth_headers
+):
+    response = strict.delete(f"/books/{old_book.id}", headers=auth_headers(admin))
+    assert response.status_code == 428
+    assert strict.error(response)["reason"] == "precondition_required"
+    assert strict.get(f"/books/{old_book.id}").status_code == 200
+
+
+def test_required_if_match_still_judges_the_tag_and_lets_a_match_through(
+    strict, old_book, user, admin, auth_headers
+):
+    url = f"/books/{old_book.id}"
+    wrong = strict.put(url, json={"title": "X"}, headers={**auth_headers(user), "If-Match": '"x"'})
+    assert wrong.status_code == 412
+    etag = etag_of(strict.get(url))
+    changed = strict.put(url, json={"title": "Y"}, headers={**auth_headers(user), "If-Match": etag})
+    assert changed.status_code == 200
+    deleted = strict.delete(url, headers={**auth_headers(admin), "If-Match": etag_of(changed)})
+    assert deleted.status_code in (200, 204)
+    assert strict.get(url).status_code == 404
+
+
+def test_required_if_match_keeps_404_for_an_unknown_book(strict, admin, auth_headers):
+    assert (
+        strict.put("/books/999999", json={"title": "X"}, headers=auth_headers(admin)).status_code
+        == 404
+    )
+    assert strict.delete("/books/999999", headers=auth_headers(admin)).status_code == 404
