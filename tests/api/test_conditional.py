@@ -525,3 +525,42 @@ def test_required_if_match_keeps_404_for_an_unknown_book(strict, admin, auth_hea
         == 404
     )
     assert strict.delete("/books/999999", headers=auth_headers(admin)).status_code == 404
+
+
+# --- Rate limits ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def limited(make_app, version, old_book) -> Api:
+    # Built after the book's app: the limiter is one object, and the last app bound configures it.
+    app = make_app(RATELIMIT_ENABLED="true", RATELIMIT_DEFAULT="3 per minute")
+    return Api(app.test_client(), version)
+
+
+def test_304s_do_not_count_against_the_rate_limit(limited, old_book):
+    url = f"/books/{old_book.id}"
+    full = limited.get(url)
+    page = limited.get("/books")
+    assert (full.status_code, page.status_code) == (200, 200)
+    assert page.headers["X-RateLimit-Remaining"] == "1"
+    for _ in range(5):
+        for response in (
+            limited.get(url, headers={"If-None-Match": etag_of(full)}),
+            limited.get("/books", headers={"If-None-Match": etag_of(page)}),
+            limited.client.head(limited.url(url), headers={"If-None-Match": etag_of(full)}),
+        ):
+            assert response.status_code == 304
+            assert response.headers["X-RateLimit-Remaining"] == "1"
+    # Full answers still count: the third spends the budget.
+    assert limited.get(url).status_code == 200
+    refused = limited.get(url)
+    assert refused.status_code == 429
+    assert limited.error(refused)["reason"] == "rate_limited"
+    # With the budget spent, a conditional request is refused too: it is judged on arrival.
+    assert limited.get(url, headers={"If-None-Match": etag_of(full)}).status_code == 429
+
+
+def test_a_non_matching_if_none_match_counts_like_any_get(limited, old_book):
+    url = f"/books/{old_book.id}"
+    statuses = [limited.get(url, headers={"If-None-Match": '"x"'}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
