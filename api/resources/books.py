@@ -16,7 +16,7 @@ _list_query = ListQuerySchema()
 _book_schema = BookSchema()
 
 
-@document("book_page", query=ListQuerySchema, tags=("books",))
+@document("book_page", query=ListQuerySchema, etag=True, conditional="read", tags=("books",))
 def list_books():
     """List books, a page at a time, filtered and sorted."""
     params = load_query(_list_query, request.args, strict=present().strict_query)
@@ -25,7 +25,7 @@ def list_books():
     return conditional.conditional_get(etag, lambda: present().book_page(page), weak=True)
 
 
-@document("book", tags=("books",))
+@document("book", etag=True, conditional="read", tags=("books",))
 def get_book(book_id: int):
     """Get one book."""
     book = books.get_book(book_id)
@@ -33,7 +33,13 @@ def get_book(book_id: int):
 
 
 @document(
-    "book", status=201, body=BookSchema, auth="access_or_key", errors=(403, 409), tags=("books",)
+    "book",
+    status=201,
+    body=BookSchema,
+    auth="access_or_key",
+    errors=(403, 409),
+    etag=True,
+    tags=("books",),
 )
 @authenticated(scope=SCOPE_WRITE)
 def create_book():
@@ -49,6 +55,8 @@ def create_book():
     body=BookSchema(partial=True),
     auth="access_or_key",
     errors=(403, 409),
+    etag=True,
+    conditional="write",
     tags=("books",),
 )
 @authenticated(scope=SCOPE_WRITE)
@@ -60,7 +68,7 @@ def update_book(book_id: int):
 
 
 # Documented for tokens only: an API key is authenticated here, but only to be refused (403).
-@document("book_deleted", auth="access", errors=(403,), tags=("books",))
+@document("book_deleted", auth="access", errors=(403,), conditional="write", tags=("books",))
 @authenticated()
 def delete_book(book_id: int):
     """Delete a book; admin users only (never an API key)."""

@@ -564,3 +564,32 @@ def test_a_non_matching_if_none_match_counts_like_any_get(limited, old_book):
     url = f"/books/{old_book.id}"
     statuses = [limited.get(url, headers={"If-None-Match": '"x"'}).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+# --- OpenAPI --------------------------------------------------------------------------------
+
+
+def _header_parameters(operation: dict) -> set[str]:
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+def test_both_documents_declare_the_conditional_requests(api):
+    document = api.get("/openapi.json").get_json()
+    assert "ETag" in document["components"]["headers"]
+    listing = document["paths"]["/books"]["get"]
+    one = document["paths"]["/books/{book_id}"]
+    for read in (listing, one["get"]):
+        assert _header_parameters(read) == {"If-None-Match"}
+        assert "ETag" in read["responses"]["200"]["headers"]
+        not_modified = read["responses"]["304"]
+        assert "content" not in not_modified
+        assert {"ETag", "API-Version"} <= set(not_modified["headers"])
+        assert not {"412", "428"} & set(read["responses"])
+    for write in (one["put"], one["delete"]):
+        assert _header_parameters(write) == {"If-Match"}
+        assert {"412", "428"} <= set(write["responses"])
+        assert "304" not in write["responses"]
+    assert "ETag" in one["put"]["responses"]["200"]["headers"]
+    assert "ETag" in document["paths"]["/books"]["post"]["responses"]["201"]["headers"]
+    deleted = one["delete"]["responses"]["204" if api.version == "1" else "200"]
+    assert "ETag" not in deleted["headers"]
