@@ -32,6 +32,9 @@ class Operation:
     auth: str | None = None
     errors: tuple[int, ...] = ()
     unlimited: bool = False  # exempt from rate limits
+    etag: bool = False  # the success response carries an ETag
+    # Conditional requests: "read" (If-None-Match, 304) or "write" (If-Match, 412, 428).
+    conditional: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -97,6 +100,32 @@ _HEADERS = {
         "schema": {"type": "string"},
     },
     "Allow": {"description": "The methods the resource allows.", "schema": {"type": "string"}},
+    "ETag": {
+        "description": "The representation's entity tag: strong for a book, weak (`W/`) for a "
+        "page. It differs between versions and changes whenever the book (or anything on the "
+        "page, or the total) changes. Send it back in If-None-Match or If-Match.",
+        "schema": {"type": "string"},
+    },
+}
+
+_CONDITIONAL_PARAMETERS = {
+    "read": {
+        "in": "header",
+        "name": "If-None-Match",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "ETags from earlier responses, or `*`. When one is current the answer "
+        "is 304 with no body; a 304 does not count against the rate limit.",
+    },
+    "write": {
+        "in": "header",
+        "name": "If-Match",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The book's ETag as read through any version, or `*`. Anything else is "
+        "a 412 and nothing changes. Required (428 without it) when the server runs with "
+        "`REQUIRE_IF_MATCH=true`.",
+    },
 }
 
 _ERROR_DESCRIPTIONS = {
@@ -109,10 +138,14 @@ _ERROR_DESCRIPTIONS = {
     404: "Unknown id or route.",
     409: "Duplicate ISBN or email.",
     413: "Request body over the size limit.",
+    412: "If-Match names none of the book's current ETags (reason `precondition_failed`); "
+    "nothing changed.",
     415: "The body's Content-Type is not JSON.",
     429: "Too many requests: the rate limit is spent (see Retry-After).",
     431: "Request headers are too large.",
     422: "Validation failed: `details` maps each field to its messages.",
+    428: "If-Match is required (`REQUIRE_IF_MATCH=true`) and was not sent (reason "
+    "`precondition_required`).",
     500: "An unexpected error occurred.",
     503: "The database is unavailable.",
 }
@@ -203,6 +236,8 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
             parameters.append({"in": "query", "schema": query})
         else:
             parameters += _lenient_query_parameters(query)
+    if op.conditional:
+        parameters.append(_CONDITIONAL_PARAMETERS[op.conditional])
     if parameters:
         operation["parameters"] = parameters
     if op.body is not None:
@@ -223,6 +258,11 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
     if schema is not None:
         success["content"] = {"application/json": {"schema": schema_name(schema)}}
     operation["responses"][str(status)] = success
+    if op.conditional == "read":
+        operation["responses"]["304"] = {
+            "description": "Not modified: If-None-Match names the current ETag. No body.",
+            "headers": _response_headers(presenter, 304, op),
+        }
 
     # Every route answers 400 to an API key in the query string, 431 to oversized headers,
     # and (unless exempt, like /health) 429 once the client's rate limit is spent.
@@ -231,6 +271,8 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
         errors.add(429)
     if op.body is not None:
         errors |= {413, 415, 422}
+    if op.conditional == "write":
+        errors |= {412, 428}
     if op.auth:
         errors.add(401)
     if _PATH_PARAM.search(rule.rule):
@@ -276,6 +318,8 @@ def _response_headers(presenter, status: int, op: Operation) -> dict:
         headers["Link"] = _ref("headers", "Link")
     if status == 201:
         headers["Location"] = _ref("headers", "Location")
+    if op.etag and status in (200, 201, 304):
+        headers["ETag"] = _ref("headers", "ETag")
     if op.response == "book_page" and status == 200:
         headers["Link"] = _ref("headers", "Link")
         headers["X-Total-Count"] = _ref("headers", "X-Total-Count")

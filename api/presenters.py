@@ -40,6 +40,10 @@ class Presenter(ABC):
     def list_query(self) -> Schema:
         return self.request_schema(ListQuerySchema)()
 
+    # Part of every ETag of this version: bump it when the version's book or page shape
+    # changes, so that clients' cached copies stop matching.
+    representation_revision: int = 1
+
     def documented_response(self, kind: str, status: int) -> tuple[int, object]:
         """(status, schema) of a successful response of ``kind``, for the OpenAPI document."""
         return self.status_overrides.get(kind, status), self.schemas.RESPONSES[kind]

@@ -152,6 +152,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES"), 0, minimum=0),
         "MAX_HEADER_BYTES": _int("MAX_HEADER_BYTES", env.get("MAX_HEADER_BYTES"), 16 * 1024),
         "REQUEST_LOG": _bool(env.get("REQUEST_LOG"), True),
+        # Off by default: legacy v1 clients never send If-Match.
+        "REQUIRE_IF_MATCH": _bool(env.get("REQUIRE_IF_MATCH"), False),
         "MAX_CONTENT_LENGTH": _int(
             "MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 1024 * 1024
         ),

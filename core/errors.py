@@ -54,6 +54,18 @@ class Conflict(DomainError):
     default_message = "The resource conflicts with an existing one"
 
 
+class PreconditionFailed(DomainError):
+    status = 412
+    reason = "precondition_failed"
+    default_message = "The resource has changed since it was read"
+
+
+class PreconditionRequired(DomainError):
+    status = 428
+    reason = "precondition_required"
+    default_message = "This request must be conditional"
+
+
 class ValidationFailed(DomainError):
     status = 422
     reason = "validation_failed"

@@ -90,6 +90,8 @@ def main() -> int:
                         sys.executable,
                         "-m",
                         "schemathesis.cli",
+                        "--config-file",
+                        str(ROOT / "tools" / "schemathesis.toml"),
                         "run",
                         spec,
                         "--header",

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, request
 
+from api import conditional
 from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
@@ -14,31 +15,41 @@ from core.services import books
 _book_schema = BookSchema()
 
 
-@document("book_page", query=ListQuerySchema, tags=("books",))
+@document("book_page", query=ListQuerySchema, etag=True, conditional="read", tags=("books",))
 def list_books():
     """List books, a page at a time, filtered and sorted."""
     presenter = present()
     params = list_params(
         load_query(presenter.list_query, request.args, strict=presenter.strict_query)
     )
-    return presenter.book_page(books.list_books(params), params)
+    page = books.list_books(params)
+    etag = conditional.page_etag(page)
+    return conditional.conditional_get(etag, lambda: presenter.book_page(page, params), weak=True)
 
 
-@document("book", tags=("books",))
+@document("book", etag=True, conditional="read", tags=("books",))
 def get_book(book_id: int):
     """Get one book."""
-    return present().book(books.get_book(book_id))
+    book = books.get_book(book_id)
+    return conditional.conditional_get(conditional.book_etag(book), lambda: present().book(book))
 
 
 @document(
-    "book", status=201, body=BookSchema, auth="access_or_key", errors=(403, 409), tags=("books",)
+    "book",
+    status=201,
+    body=BookSchema,
+    auth="access_or_key",
+    errors=(403, 409),
+    etag=True,
+    tags=("books",),
 )
 @authenticated(scope=SCOPE_WRITE)
 def create_book():
     """Add a book; any signed-in user or API key with the write scope may."""
     data = load(_book_schema, json_body())
     book = books.create_book(data, current_principal())
-    return present().book(book, 201, present().created_headers(book))
+    response = present().book(book, 201, present().created_headers(book))
+    return conditional.tagged(response, conditional.book_etag(book))
 
 
 @document(
@@ -46,21 +57,24 @@ def create_book():
     body=BookSchema(partial=True),
     auth="access_or_key",
     errors=(403, 409),
+    etag=True,
+    conditional="write",
     tags=("books",),
 )
 @authenticated(scope=SCOPE_WRITE)
 def update_book(book_id: int):
     """Change the fields sent; the book's creator, an admin or a key with the write scope may."""
     changes = load(_book_schema, json_body(), partial=True)
-    return present().book(books.update_book(book_id, changes, current_principal()))
+    book = books.update_book(book_id, changes, current_principal(), conditional.if_match)
+    return conditional.tagged(present().book(book), conditional.book_etag(book))
 
 
 # Documented for tokens only: an API key is authenticated here, but only to be refused (403).
-@document("book_deleted", auth="access", errors=(403,), tags=("books",))
+@document("book_deleted", auth="access", errors=(403,), conditional="write", tags=("books",))
 @authenticated()
 def delete_book(book_id: int):
     """Delete a book; admin users only (never an API key)."""
-    books.delete_book(book_id, current_principal())
+    books.delete_book(book_id, current_principal(), conditional.if_match)
     return present().book_deleted()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
@@ -18,6 +19,10 @@ from core.schemas import MAX_PER_PAGE, MAX_YEAR
 from core.search import Condition, contains, plain
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
+
+# A caller's condition on the book it is about to change, e.g. that the client saw its current
+# state; it raises a DomainError (PreconditionFailed, PreconditionRequired) to stop the write.
+Precondition = Callable[[Book], None]
 
 # What a read returns: plain rows, without the ORM's per-object bookkeeping.
 BOOK_COLUMNS = (
@@ -237,16 +242,21 @@ def create_book(data: dict, actor: Principal) -> Book:
     return book
 
 
-def update_book(book_id: int, changes: dict, actor: Principal) -> Book:
+def update_book(
+    book_id: int, changes: dict, actor: Principal, precondition: Precondition | None = None
+) -> Book:
     """Apply only the fields in ``changes``.
 
     Raises Forbidden(insufficient_scope) without the write scope, then NotFound, then Forbidden
-    unless ``actor`` may change the book (see ``may_change``), then Conflict.
+    unless ``actor`` may change the book (see ``may_change``), then whatever ``precondition``
+    raises for the book as it stands, then Conflict.
     """
     actor.require_scope(SCOPE_WRITE)
     book = _load_book(book_id)
     if not may_change(book, actor):
         raise Forbidden("Only the book's creator or an admin may change it")
+    if precondition is not None:
+        precondition(book)
     if changes.get("isbn") and changes["isbn"] != book.isbn:
         _ensure_isbn_free(changes["isbn"])
     for field, value in changes.items():
@@ -262,12 +272,16 @@ def may_change(book: Book, actor: Principal) -> bool:
     return actor.user_id is not None and book.created_by == actor.user_id
 
 
-def delete_book(book_id: int, actor: Principal) -> None:
-    """Raises Forbidden unless ``actor`` is an admin user (never an API key), then NotFound."""
+def delete_book(book_id: int, actor: Principal, precondition: Precondition | None = None) -> None:
+    """Raises Forbidden unless ``actor`` is an admin user (never an API key), then NotFound,
+    then whatever ``precondition`` raises for the book as it stands."""
     if actor.is_api_key:
         raise Forbidden("API keys cannot delete books; an admin must")
     actor.require_admin("Only an admin may delete books")
-    db.session.delete(_load_book(book_id))
+    book = _load_book(book_id)
+    if precondition is not None:
+        precondition(book)
+    db.session.delete(book)
     _commit()
 
 

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from core.errors import Conflict, Forbidden, NotFound
+from core.errors import Conflict, Forbidden, NotFound, PreconditionFailed
 from core.extensions import db
 from core.models import ROLE_ADMIN, Book
 from core.paging import Page
@@ -366,6 +366,66 @@ def test_delete_book_by_an_admin_raises_not_found_for_an_unknown_id(ctx):
     admin = new_user("admin@example.com", role=ROLE_ADMIN)
     with pytest.raises(NotFound):
         books.delete_book(999_999, actor(admin))
+
+
+# Preconditions: the caller's condition on the book, after the permission checks
+
+
+def refuse(seen: list):
+    def precondition(book):
+        seen.append(book.id)
+        raise PreconditionFailed()
+
+    return precondition
+
+
+def test_update_book_checks_the_precondition_on_the_loaded_book_and_changes_nothing(ctx):
+    owner = new_user("owner@example.com")
+    one = books.create_book({"title": "One", "author": "X", "isbn": "9780132350884"}, actor(owner))
+    two = books.create_book({"title": "Two", "author": "Y"}, actor(owner))
+    seen = []
+    # A refused precondition wins over the ISBN conflict the change would cause.
+    with pytest.raises(PreconditionFailed):
+        books.update_book(two.id, {"isbn": one.isbn}, actor(owner), precondition=refuse(seen))
+    assert seen == [two.id]
+    db.session.rollback()
+    db.session.expire_all()
+    assert books.get_book(two.id).isbn is None
+
+
+def test_update_book_applies_the_changes_when_the_precondition_passes(ctx):
+    owner = new_user("owner@example.com")
+    book = books.create_book({"title": "One", "author": "X"}, actor(owner))
+    seen = []
+    updated = books.update_book(book.id, {"title": "Uno"}, actor(owner), precondition=seen.append)
+    assert [b.id for b in seen] == [book.id]
+    assert updated.title == "Uno"
+
+
+def test_update_book_checks_existence_and_ownership_before_the_precondition(ctx):
+    owner = new_user("owner@example.com")
+    other = new_user("other@example.com")
+    book = books.create_book({"title": "One", "author": "X"}, actor(owner))
+    seen = []
+    with pytest.raises(NotFound):
+        books.update_book(999_999, {"title": "X"}, actor(owner), precondition=refuse(seen))
+    with pytest.raises(Forbidden):
+        books.update_book(book.id, {"title": "X"}, actor(other), precondition=refuse(seen))
+    assert seen == []
+
+
+def test_delete_book_keeps_the_book_when_the_precondition_fails(ctx):
+    admin = new_user("admin@example.com", role=ROLE_ADMIN)
+    (book,) = add_books({"title": "Keep", "author": "X"})
+    seen = []
+    with pytest.raises(PreconditionFailed):
+        books.delete_book(book.id, actor(admin), precondition=refuse(seen))
+    assert seen == [book.id]
+    with pytest.raises(NotFound):
+        books.delete_book(999_999, actor(admin), precondition=refuse(seen))
+    assert seen == [book.id]
+    db.session.rollback()
+    assert books.count_books() == 1
 
 
 def test_count_books_counts_every_book(ctx):

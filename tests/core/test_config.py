@@ -39,6 +39,7 @@ def test_defaults_without_any_environment():
     assert config["RATELIMIT_ENABLED"] is True
     assert config["RATELIMIT_STORAGE_URI"] == "memory://"
     assert config["PASSWORD_HASH_METHOD"] == "argon2id"
+    assert config["REQUIRE_IF_MATCH"] is False
 
 
 def test_development_falls_back_to_the_development_secrets():
@@ -104,6 +105,11 @@ def test_a_naive_deprecation_date_is_taken_as_utc():
     assert config["V1_DEPRECATED_AT"] == datetime(2026, 6, 30, 12, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("ON", True), ("0", False)])
+def test_require_if_match_is_a_boolean(value, expected):
+    assert load_config({"REQUIRE_IF_MATCH": value})["REQUIRE_IF_MATCH"] is expected
+
+
 def test_database_url_is_used_as_given():
     url = "postgresql+psycopg://app@db.example/books"
     assert load_config({"DATABASE_URL": url})["SQLALCHEMY_DATABASE_URI"] == url
@@ -126,6 +132,7 @@ def test_database_url_is_used_as_given():
         {"V1_DEPRECATED_AT": "2026-06-30T00:00:00Z", "V1_SUNSET_AT": "soon"},
         {"RATELIMIT_ENABLED": "maybe"},
         {"FLASK_DEBUG": "sometimes"},
+        {"REQUIRE_IF_MATCH": "perhaps"},
     ],
     ids=lambda environ: ",".join(f"{k}={v}" for k, v in environ.items()),
 )
