@@ -90,16 +90,27 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_keys_in_query)
 
     # The callbacks live on the shared JWTManager.
+    # The revocation check runs first and loads the user in the same query; the user lookup
+    # then takes it from ``g``.
+    @jwt.token_in_blocklist_loader
+    def token_revoked(_header, claims):
+        try:
+            user_id = int(claims["sub"])
+        except (TypeError, ValueError):
+            return auth.is_revoked(claims["jti"])
+        user, revoked = auth.token_holder(user_id, claims["jti"])
+        g.token_user = (claims["jti"], user)
+        return revoked
+
     @jwt.user_lookup_loader
     def load_user(_header, claims):
+        loaded = g.get("token_user")
+        if loaded is not None and loaded[0] == claims["jti"]:
+            return loaded[1]
         try:
             return auth.get_user(int(claims["sub"]))
         except (TypeError, ValueError):
             return None
-
-    @jwt.token_in_blocklist_loader
-    def token_revoked(_header, claims):
-        return auth.is_revoked(claims["jti"])
 
     @jwt.unauthorized_loader
     def missing_token(_reason):

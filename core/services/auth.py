@@ -42,6 +42,16 @@ def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
 
 
+def token_holder(user_id: int, jti: str) -> tuple[User | None, bool]:
+    """(the token's user or None, whether the token is revoked), in one query when the user
+    exists (every authenticated request asks both)."""
+    revoked = select(RevokedToken.jti).where(RevokedToken.jti == jti).exists()
+    row = db.session.execute(select(User, revoked).where(User.id == user_id)).first()
+    if row is None:
+        return None, is_revoked(jti)
+    return row[0], bool(row[1])
+
+
 def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
