@@ -38,6 +38,9 @@ BOOK_COLUMNS = (
 )
 # Built once: the hot read runs a prepared statement on the connection, past the ORM.
 _BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
+# A text filter with more matches than this is answered walking the sort order rather than
+# by sorting its matches (which costs in proportion to their number).
+SORTED_MATCHES_LIMIT = 50_000
 # Offsets beyond this cannot hold a book (ids are 32-bit) and never reach the database.
 MAX_OFFSET = MAX_ID
 
@@ -83,10 +86,10 @@ def list_books(params: ListParams) -> Page:
     cost does not grow with depth). The statements run are the same whatever the page size.
     """
     filters = _filters(params)
-    total, exact = _count(filters)
-    # Few matches: found from the indexes, then sorted. Many (the count reached its limit):
-    # walked in sort order, stopping at the page, which is soon found.
-    conditions = [f.scan if not exact else f.indexed for f in filters]
+    total, exact, few = _count(filters)
+    # Few matches: found from the indexes, then sorted. Many: walked in sort order, stopping
+    # at the page, which is soon found among so many.
+    conditions = [f.indexed if few else f.scan for f in filters]
     key = sort_key(params.sort, params.order)
     if params.position is not None:
         return _page_at(params, conditions, key, total, exact)
@@ -176,20 +179,27 @@ def _position(row) -> Position:
     return Position(key=row.sort_key, id=row.id)
 
 
-def _count(filters: list[Condition]) -> tuple[int, bool]:
-    """(total, exact). The unfiltered total is the trigger-kept counter; a filtered one is
-    counted up to ``LIST_COUNT_LIMIT`` matches, so a broad filter costs a bounded amount."""
+def _count(filters: list[Condition]) -> tuple[int, bool, bool]:
+    """(total, exact, few). The unfiltered total is the trigger-kept counter; a filtered one
+    is counted up to ``LIST_COUNT_LIMIT`` matches, so a broad filter costs a bounded amount.
+
+    ``few``: the matches are few enough to sort from an index. A text filter counted in its
+    index alone is counted further for that (cheaply), up to ``SORTED_MATCHES_LIMIT``.
+    """
     if not filters:
-        return db.session.scalar(select(BookStats.book_count).where(BookStats.id == 1)) or 0, True
+        total = db.session.scalar(select(BookStats.book_count).where(BookStats.id == 1))
+        return total or 0, True, True
     limit = current_app.config["LIST_COUNT_LIMIT"]
+    probe = limit
     if len(filters) == 1 and filters[0].matches is not None:
         matches = filters[0].matches  # counted in the index alone
+        probe = max(limit, SORTED_MATCHES_LIMIT)
     else:
         matches = select(literal(1)).select_from(Book).where(*(f.indexed for f in filters))
     counted = db.session.scalar(
-        select(func.count()).select_from(matches.limit(limit + 1).subquery())
+        select(func.count()).select_from(matches.limit(probe + 1).subquery())
     )
-    return (limit, False) if counted > limit else (counted, True)
+    return min(counted, limit), counted <= limit, counted <= probe
 
 
 def _filters(params: ListParams) -> list[Condition]:
