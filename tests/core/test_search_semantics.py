@@ -17,6 +17,7 @@ from core.extensions import db
 from core.models import Book
 from core.principal import Principal
 from core.services import books as book_service
+from core.services import books as books_service
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -329,9 +330,10 @@ def test_ascii_terms_match_python_on_ascii_rows_on_every_backend(client, catalog
     assert wrong == []
 
 
-def test_the_scan_and_the_index_agree(make_app, catalogue, dialect):
-    # With a count limit of 1 every filter matching more than one book is walked in sort
+def test_the_scan_and_the_index_agree(make_app, catalogue, dialect, monkeypatch):
+    # With both limits at 1 every filter matching more than one book is walked in sort
     # order (the "scan" condition) instead of being found from the index.
+    monkeypatch.setattr(books_service, "SORTED_MATCHES_LIMIT", 1)
     app = make_app(LIST_COUNT_LIMIT="1")
     client = app.test_client()
     terms = [t for group in TERMS.values() for t in group]
