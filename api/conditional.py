@@ -48,6 +48,8 @@ def page_etag(page) -> str:
         page.total,
         page.page,
         page.per_page,
+        page.has_next,
+        page.has_prev,
         *items,
     )
 
