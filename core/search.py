@@ -18,9 +18,9 @@ per row; both sides are already lower-cased, so its ASCII-only case folding neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import column, literal_column, select, table
+from sqlalchemy import bindparam, column, literal_column, select, table
 from sqlalchemy.sql import ColumnElement
 
 from core.extensions import db
@@ -51,14 +51,18 @@ class Condition:
     scan: ColumnElement
     indexed: ColumnElement
     matches: object | None = None
+    # Values are bound parameters: conditions of one ``shape`` make the same SQL, so the
+    # statements built from them can be reused with other ``params``.
+    shape: tuple = ()
+    params: dict = field(default_factory=dict)
 
 
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def plain(condition: ColumnElement) -> Condition:
-    return Condition(scan=condition, indexed=condition)
+def plain(condition: ColumnElement, shape: tuple = (), params: dict | None = None) -> Condition:
+    return Condition(scan=condition, indexed=condition, shape=shape, params=params or {})
 
 
 def _sqlite() -> bool:
@@ -67,21 +71,28 @@ def _sqlite() -> bool:
 
 def contains(model_column, text: str, id_column) -> Condition:
     """``model_column`` contains ``text``, ignoring case."""
-    scan = model_column.ilike(f"%{escape_like(text)}%", escape="\\")
+    name = model_column.key
+    scan = model_column.ilike(bindparam(f"{name}_pattern"), escape="\\")
+    params = {f"{name}_pattern": f"%{escape_like(text)}%"}
     if not _sqlite():
-        return plain(scan)
+        return plain(scan, (name, "like"), params)
     lowered = text.lower()
     if len(lowered) >= TRIGRAM:
-        index = _FTS[model_column.key]
-        phrase = '"' + lowered.replace('"', '""') + '"'
+        index = _FTS[name]
+        params[f"{name}_phrase"] = '"' + lowered.replace('"', '""') + '"'
         matches = (
             select(literal_column(f"{index.name}.rowid"))
             .select_from(index)
-            .where(index.c[model_column.key].op("MATCH")(phrase))
+            .where(index.c[name].op("MATCH")(bindparam(f"{name}_phrase")))
         )
+        shape = (name, "trigram")
     else:
-        content = _FTS_CONTENT[model_column.key]
+        content = _FTS_CONTENT[name]
+        params[f"{name}_lowered"] = f"%{escape_like(lowered)}%"
         matches = select(content.c.id).where(
-            content.c.c0.like(f"%{escape_like(lowered)}%", escape="\\")
+            content.c.c0.like(bindparam(f"{name}_lowered"), escape="\\")
         )
-    return Condition(scan=scan, indexed=id_column.in_(matches), matches=matches)
+        shape = (name, "short")
+    return Condition(
+        scan=scan, indexed=id_column.in_(matches), matches=matches, shape=shape, params=params
+    )

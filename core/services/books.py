@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, false, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -83,90 +93,104 @@ def list_books(params: ListParams) -> Page:
     """Return one page of books; ties in the sort key are broken by id, so paging is stable.
 
     A page is found by number (``page``) or from a position (``position``, keyset paging, whose
-    cost does not grow with depth). The statements run are the same whatever the page size.
+    cost does not grow with depth). Two statements run (a count and the page) whatever the page
+    size; each is built once per shape of query and then reused with new values.
     """
     filters = _filters(params)
     total, exact, few = _count(filters)
+    values = {"page_limit": params.per_page + 1}
+    for condition in filters:
+        values.update(condition.params)
+    position = params.position
+    if position is None:
+        offset = (params.page - 1) * params.per_page
+        if (exact and offset >= total) or offset > MAX_OFFSET:
+            # Past the end (or no match): nothing to fetch; a huge offset never reaches the driver.
+            return Page(items=[], total=total, page=params.page, per_page=params.per_page)
+        values["page_offset"] = offset
+        mode = "page"
+    else:
+        values.update(position_key=position.key, position_id=position.id)
+        # Reading up the (key, id) order: the page after a position in an ascending list, or
+        # before one in a descending list.
+        mode = "up" if (params.order == "asc") != position.backward else "down"
     # Few matches: found from the indexes, then sorted. Many: walked in sort order, stopping
     # at the page, which is soon found among so many.
-    conditions = [f.indexed if few else f.scan for f in filters]
-    key = sort_key(params.sort, params.order)
-    if params.position is not None:
-        return _page_at(params, conditions, key, total, exact)
-
-    offset = (params.page - 1) * params.per_page
-    if (exact and offset >= total) or offset > MAX_OFFSET:
-        # Past the end (or no match): nothing to fetch, and a huge offset never reaches the driver.
-        return Page(items=[], total=total, page=params.page, per_page=params.per_page)
-    ordering = _ordering(key, params.order == "asc")
-    # The offset is walked in the (key, id) index alone; only the page's rows are read.
-    ids = (
-        select(Book.id)
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(params.per_page + 1)
-        .offset(offset)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(*BOOK_COLUMNS, key.label("sort_key"))
-        .join(ids, Book.id == ids.c.id)
-        .order_by(*ordering)
-    ).all()
+    shape = (params.sort, params.order, mode, few, *(c.shape for c in filters))
+    statement = _statement(shape, lambda: _page_statement(params, filters, few, mode))
+    rows = _execute(statement, values).all()
     items = rows[: params.per_page]
-    return Page(
+    further = len(rows) > params.per_page
+    if position is not None and position.backward:
+        items.reverse()
+    page = Page(
         items=items,
         total=total,
-        page=params.page,
+        page=params.page if position is None else None,
         per_page=params.per_page,
-        more=len(rows) > params.per_page if not exact else None,
         total_exact=exact,
         first=_position(items[0]) if items else None,
         last=_position(items[-1]) if items else None,
     )
-
-
-def _page_at(params: ListParams, conditions, key, total: int, exact: bool) -> Page:
-    """The page after (or before) ``params.position``, by keyset."""
-    position = params.position
-    ascending = params.order == "asc"
-    forward = not position.backward
-    reading_up = ascending == forward
-    rows = db.session.execute(
-        select(*BOOK_COLUMNS, key.label("sort_key"))
-        .where(*conditions, _beyond(key, position, up=reading_up))
-        .order_by(*_ordering(key, reading_up))
-        .limit(params.per_page + 1)
-    ).all()
-    further = len(rows) > params.per_page
-    items = rows[: params.per_page]
-    if not forward:
-        items.reverse()
+    if position is None:
+        return page if exact else replace(page, more=further)
     # A cursor is made from a page's first or last book: a page reached by one has a neighbour
     # on the side it came from (unless nothing is left to show at all).
     came_from = bool(items)
-    return Page(
-        items=items,
-        total=total,
-        page=None,
-        per_page=params.per_page,
-        more=further if forward else came_from,
-        earlier=came_from if forward else further,
-        total_exact=exact,
-        first=_position(items[0]) if items else None,
-        last=_position(items[-1]) if items else None,
+    if position.backward:
+        return replace(page, more=came_from, earlier=further)
+    return replace(page, more=further, earlier=came_from)
+
+
+# Statements by shape of query (sort, order, paging mode, filters, database): a few hundred
+# at most, built on first use.
+_STATEMENTS: dict[tuple, object] = {}
+
+
+def _statement(shape: tuple, build: Callable[[], object]):
+    key = (db.engine.dialect.name, *shape)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build()
+    return statement
+
+
+def _execute(statement, values: dict):
+    # Core execution on the session's connection: rows, not ORM objects.
+    return db.session.connection().execute(statement, values)
+
+
+def _page_statement(params: ListParams, filters: list[Condition], few: bool, mode: str):
+    key = sort_key(params.sort, params.order)
+    conditions = [f.indexed if few else f.scan for f in filters]
+    limit = bindparam("page_limit", type_=Integer)
+    columns = (*BOOK_COLUMNS, key.label("sort_key"))
+    if mode == "page":
+        ordering = _ordering(key, params.order == "asc")
+        # The offset is walked in the (key, id) index alone; only the page's rows are read.
+        ids = (
+            select(Book.id)
+            .where(*conditions)
+            .order_by(*ordering)
+            .limit(limit)
+            .offset(bindparam("page_offset", type_=Integer))
+            .subquery()
+        )
+        return select(*columns).join(ids, Book.id == ids.c.id).order_by(*ordering)
+    at_key = bindparam("position_key", type_=key.type)
+    at_id = bindparam("position_id", type_=Integer)
+    # A range on the key plus a tie-break, rather than a row-value comparison, so that SQLite
+    # seeks in the (key, id) index instead of scanning it.
+    if mode == "up":
+        beyond = and_(key >= at_key, or_(key > at_key, Book.id > at_id))
+    else:
+        beyond = and_(key <= at_key, or_(key < at_key, Book.id < at_id))
+    return (
+        select(*columns)
+        .where(*conditions, beyond)
+        .order_by(*_ordering(key, mode == "up"))
+        .limit(limit)
     )
-
-
-def _beyond(key, position: Position, *, up: bool):
-    """Rows after ``position`` in (key, id) order (before it unless ``up``).
-
-    Spelled as a range on the key plus a tie-break, rather than a row-value comparison, so
-    that SQLite seeks in the (key, id) index instead of scanning it.
-    """
-    if up:
-        return and_(key >= position.key, or_(key > position.key, Book.id > position.id))
-    return and_(key <= position.key, or_(key < position.key, Book.id < position.id))
 
 
 def _ordering(key, ascending: bool) -> tuple:
@@ -179,6 +203,9 @@ def _position(row) -> Position:
     return Position(key=row.sort_key, id=row.id)
 
 
+_BOOK_COUNT = select(BookStats.book_count).where(BookStats.id == 1)
+
+
 def _count(filters: list[Condition]) -> tuple[int, bool, bool]:
     """(total, exact, few). The unfiltered total is the trigger-kept counter; a filtered one
     is counted up to ``LIST_COUNT_LIMIT`` matches, so a broad filter costs a bounded amount.
@@ -187,18 +214,24 @@ def _count(filters: list[Condition]) -> tuple[int, bool, bool]:
     index alone is counted further for that (cheaply), up to ``SORTED_MATCHES_LIMIT``.
     """
     if not filters:
-        total = db.session.scalar(select(BookStats.book_count).where(BookStats.id == 1))
-        return total or 0, True, True
+        return _execute(_BOOK_COUNT, {}).scalar() or 0, True, True
     limit = current_app.config["LIST_COUNT_LIMIT"]
-    probe = limit
-    if len(filters) == 1 and filters[0].matches is not None:
-        matches = filters[0].matches  # counted in the index alone
-        probe = max(limit, SORTED_MATCHES_LIMIT)
-    else:
-        matches = select(literal(1)).select_from(Book).where(*(f.indexed for f in filters))
-    counted = db.session.scalar(
-        select(func.count()).select_from(matches.limit(probe + 1).subquery())
-    )
+    in_index = len(filters) == 1 and filters[0].matches is not None
+    probe = max(limit, SORTED_MATCHES_LIMIT) if in_index else limit
+    values = {"count_limit": probe + 1}
+    for condition in filters:
+        values.update(condition.params)
+
+    def build():
+        if in_index:
+            matches = filters[0].matches  # counted in the index alone
+        else:
+            matches = select(literal(1)).select_from(Book).where(*(f.indexed for f in filters))
+        limited = matches.limit(bindparam("count_limit", type_=Integer)).subquery()
+        return select(func.count()).select_from(limited)
+
+    statement = _statement(("count", *(c.shape for c in filters)), build)
+    counted = _execute(statement, values).scalar()
     return min(counted, limit), counted <= limit, counted <= probe
 
 
@@ -209,15 +242,17 @@ def _filters(params: ListParams) -> list[Condition]:
         if text:
             # lower() can lengthen text (U+0130 becomes two characters), never beyond twice.
             if "\x00" in text or len(text.lower()) > 2 * column.type.length:
-                return [plain(false())]
+                return [plain(false(), ("nothing",))]
             conditions.append(contains(column, text, Book.id))
     if params.year is not None:
         if not 0 <= params.year <= MAX_YEAR:
-            return [plain(false())]
+            return [plain(false(), ("nothing",))]
         # Sorted by year, the filter is spelled on the sort key (equal for a real year), so the
         # key's index serves both; any other sort has a (year, key, id) index.
-        column = sort_key("year", params.order) if params.sort == "year" else Book.year
-        conditions.append(plain(column == params.year))
+        by_key = params.sort == "year"
+        column = sort_key("year", params.order) if by_key else Book.year
+        year = bindparam("year", type_=Integer)
+        conditions.append(plain(column == year, ("year", by_key), {"year": params.year}))
     return conditions
 
 
