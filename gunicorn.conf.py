@@ -2,6 +2,11 @@
 
 import os
 
+from core.startup import check_environment
+
+# The master checks the configuration before it binds or forks: a refusal is one line, once.
+check_environment()
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Headers up to 32 KiB reach the app, which refuses more than MAX_HEADER_BYTES (16 KiB by

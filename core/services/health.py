@@ -1,9 +1,25 @@
 """Health of the parts the API depends on."""
 
+from __future__ import annotations
+
+from functools import lru_cache
+
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.extensions import db
+
+OK = "ok"
+UNAVAILABLE = "unavailable"
+SCHEMA_OUTDATED = "schema_outdated"
+VERSION_QUERY = "SELECT version_num FROM alembic_version"  # Flask-Migrate's default table
+
+
+@lru_cache(maxsize=8)
+def migration_heads(directory: str) -> frozenset[str]:
+    """The head revisions of the migrations in ``directory``, read once per process."""
+    return frozenset(ScriptDirectory(directory).get_heads())
 
 
 def database_ok() -> bool:
@@ -14,3 +30,29 @@ def database_ok() -> bool:
     except SQLAlchemyError:
         db.session.rollback()
         return False
+
+
+def _schema_revisions() -> frozenset[str] | None:
+    """The revisions Alembic recorded in the database, or None when they cannot be read."""
+    try:
+        # A plain driver statement: health is polled often, and this is its whole cost.
+        rows = db.session.connection().exec_driver_sql(VERSION_QUERY)
+        return frozenset(row[0] for row in rows)
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
+def database_status(heads: frozenset[str]) -> str:
+    """``OK``, ``UNAVAILABLE``, or ``SCHEMA_OUTDATED`` when the schema is not at ``heads``.
+
+    A healthy database costs one query, which both reaches it and reads its revision. When that
+    fails, a trivial query tells an unreachable database from one without Alembic's table."""
+    revisions = _schema_revisions()
+    if revisions is None:
+        if not database_ok():
+            return UNAVAILABLE
+        revisions = _schema_revisions()  # the first failure may have been a dropped connection
+        if revisions is None:
+            return SCHEMA_OUTDATED  # reachable, never migrated
+    return OK if revisions == heads else SCHEMA_OUTDATED
