@@ -20,6 +20,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_migrate import upgrade
 
 from api import create_app
+from api.versions import REGISTRY
 from core.extensions import db
 from core.models import ROLE_ADMIN, ROLE_USER, Book, User
 from core.services import auth as auth_service
@@ -153,7 +154,7 @@ def client(app) -> FlaskClient:
     return app.test_client()
 
 
-@pytest.fixture(params=["1", "2"], ids=["v1", "v2"])
+@pytest.fixture(params=REGISTRY.numbers, ids=[f"v{n}" for n in REGISTRY.numbers])
 def version(request) -> str:
     return request.param
 
