@@ -125,6 +125,29 @@ class Registry:
         return number if number in self.numbers else None
 
 
+def changelog(registry: Registry, markdown: bool = False) -> list[str]:
+    """Each version's declared changes from its predecessor, oldest version first; as the
+    migration guide's tables when ``markdown``."""
+    lines = []
+    for version in registry:
+        if markdown:
+            if version.predecessor is not None:
+                lines += [
+                    f"<!-- changes:v{version.number}:start -->",
+                    f"| change from v{version.predecessor} |",
+                    "|---|",
+                    *(f"| {change.description} |" for change in version.changes),
+                    f"<!-- changes:v{version.number}:end -->",
+                ]
+            continue
+        if version.predecessor is None:
+            lines.append(f"v{version.number}: the first version. {version.description}")
+            continue
+        lines.append(f"v{version.number} (changes from v{version.predecessor}):")
+        lines += [f"  - {change.description}" for change in version.changes]
+    return lines
+
+
 def version_number(value: str | None) -> str | None:
     """The number in a version string such as ``"v2"`` or ``" 1 "``, or None."""
     if value is None:

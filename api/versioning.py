@@ -10,11 +10,12 @@ import re
 from email.utils import format_datetime
 from functools import wraps
 
+import click
 from flask import Flask, current_app, g, request, url_for
 
 from api import lifecycle
 from api.presenters import Presenter
-from api.registry import Registry, Version
+from api.registry import Registry, Version, changelog
 from core.errors import BadRequest, NotFound
 
 VERSION_HEADER = "API-Version"
@@ -200,3 +201,10 @@ def init_app(app: Flask, versions: Registry) -> None:
     lifecycle.init_app(app, versions)
     app.before_request(_select_version)
     app.after_request(_version_headers)
+
+    @app.cli.command("changelog")
+    @click.option("--markdown", is_flag=True, help="As the migration guide's tables.")
+    def print_changelog(markdown: bool):
+        """Print each API version's declared changes from its predecessor."""
+        for line in changelog(registry(), markdown):
+            click.echo(line)
