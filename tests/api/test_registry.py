@@ -18,7 +18,7 @@ from api.v2 import schemas as v2_schemas
 from api.v2.presenter import V2Presenter
 from api.versions import REGISTRY
 from core.schemas import MAX_YEAR, BookSchema, StrictInteger
-from tests.api import test_auth
+from tests.api import test_auth, test_lifecycle
 from tests.conftest import TEST_NOW, Api
 
 # The throwaway v3: one module's worth of declarations.
@@ -282,8 +282,18 @@ def test_v1_retired_points_at_the_latest_current_version_and_v3_has_a_lifecycle(
 
 
 @pytest.fixture
+def make_app(make_app):
+    """Apps of this module serve v3 unless told otherwise."""
+
+    def build(versions=WITH_V3, **environ):
+        return make_app(versions=versions, **environ)
+
+    return build
+
+
+@pytest.fixture
 def app(make_app):
-    return make_app(versions=WITH_V3)
+    return make_app()
 
 
 @pytest.fixture(params=["3"], ids=["v3"])
@@ -291,5 +301,16 @@ def version(request) -> str:
     return request.param
 
 
-SHARED = [name for name in dir(test_auth) if name.startswith("test_")]
-globals().update({f"{name}_on_v3": getattr(test_auth, name) for name in SHARED})
+def _shared(module) -> dict:
+    """``module``'s tests that run per version (they take the ``version`` or ``api`` fixture)."""
+    tests = {}
+    for name in dir(module):
+        test = getattr(module, name)
+        arguments = getattr(getattr(test, "__code__", None), "co_varnames", ())
+        if name.startswith("test_") and {"version", "api"} & set(arguments):
+            tests[f"{name}_on_v3"] = test
+    return tests
+
+
+globals().update(_shared(test_auth))
+globals().update(_shared(test_lifecycle))
