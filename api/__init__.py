@@ -8,7 +8,8 @@ from flask import Blueprint, Flask
 from flask.sessions import SessionInterface
 
 from api import versioning
-from core.config import SUPPORTED_VERSIONS, load_config
+from api.registry import Registry
+from core.config import load_config
 from core.extensions import cors, db, jwt, migrate
 from core.services import auth as auth_service
 
@@ -47,8 +48,15 @@ class NoCookieSessions(SessionInterface):
         return None
 
 
-def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Flask:
-    """Build the app from the environment (``environ``, default ``os.environ``) and overrides."""
+def create_app(
+    overrides: Mapping | None = None,
+    environ: Mapping[str, str] | None = None,
+    versions: Registry | None = None,
+) -> Flask:
+    """Build the app from the environment (``environ``, default ``os.environ``) and overrides,
+    serving ``versions`` (default: ``api.versions.REGISTRY``)."""
+    from api.versions import REGISTRY
+
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(load_config(environ))
     if overrides:
@@ -56,7 +64,7 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
     app.json.sort_keys = False
     app.session_interface = NoCookieSessions()
     register_extensions(app)
-    register_blueprints(app)
+    register_blueprints(app, versions or REGISTRY)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -88,16 +96,16 @@ def register_extensions(app: Flask) -> None:
     requestlog.init_app(app)  # last: its clock starts before every other hook
 
 
-def register_blueprints(app: Flask) -> None:
+def register_blueprints(app: Flask, versions: Registry) -> None:
     from api import directory, resources
 
+    versioning.init_app(app, versions)
     api_bp = Blueprint("api", __name__, url_prefix="/api")
     directory.register(api_bp)
     resources.register(api_bp)  # unversioned: the API-Version header picks the version
-    for version in SUPPORTED_VERSIONS:
+    for version in versions:
         api_bp.register_blueprint(resources.version_blueprint(version))
     app.register_blueprint(api_bp)
-    versioning.init_app(app)
 
     from api import docs
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from flask import Response, current_app, request
 from werkzeug.http import parse_etags
 
-from api.versioning import PRESENTERS, current_version
+from api.versioning import current_version, registry
 from core.errors import PreconditionFailed, PreconditionRequired
 
 _READ_METHODS = ("GET", "HEAD")
@@ -30,7 +30,7 @@ def _book_parts(book) -> tuple:
 
 
 def _representation(version: str) -> tuple:
-    return (version, PRESENTERS[version].representation_revision, request.url_root)
+    return (version, registry()[version].presenter.representation_revision, request.url_root)
 
 
 def book_etag(book, version: str | None = None) -> str:
@@ -87,5 +87,5 @@ def if_match(book) -> None:
         return
     etags = parse_etags(header)
     # Strong comparison (RFC 9110 §13.1.1): a weak tag in If-Match never matches.
-    if not any(etags.contains(book_etag(book, version)) for version in PRESENTERS):
+    if not any(etags.contains(book_etag(book, version)) for version in registry().numbers):
         raise PreconditionFailed("The book has changed since it was read; fetch it again")

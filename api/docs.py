@@ -1,20 +1,20 @@
 """Interactive documentation at /api/docs: Swagger UI from the installed flask-swagger-ui
-package (no CDN, so it works offline), switching between the v1 and v2 documents."""
+package (no CDN, so it works offline), switching between the documents of every version."""
 
 from flask import Flask, url_for
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from core.config import SUPPORTED_VERSIONS
 from core.extensions import limiter
 
 DOCS_PATH = "/api/docs"
 
 
 def init_app(app: Flask) -> None:
+    versions = app.extensions["api_versions"]
     with app.test_request_context():
         urls = [
             {"name": f"v{version}", "url": url_for(f"api.v{version}.openapi")}
-            for version in reversed(SUPPORTED_VERSIONS)
+            for version in reversed(versions.numbers)
         ]
     blueprint = get_swaggerui_blueprint(
         DOCS_PATH,

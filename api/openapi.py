@@ -15,8 +15,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema
 
+from api import lifecycle
+from api.registry import Version
 from api.schemas import Timestamp
-from core.config import SUPPORTED_VERSIONS
 
 OPENAPI_VERSION = "3.0.3"
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -51,7 +52,7 @@ def document(response: str, **options) -> callable:
 _HEADERS = {
     "API-Version": {
         "description": "The API version that served the response.",
-        "schema": {"type": "string", "enum": list(SUPPORTED_VERSIONS)},
+        "schema": {"type": "string"},  # the served versions, per app: see build_spec
     },
     "Location": {
         "description": "Absolute URL of the created resource.",
@@ -138,6 +139,9 @@ _ERROR_DESCRIPTIONS = {
     404: "Unknown id or route.",
     409: "Duplicate ISBN or email.",
     413: "Request body over the size limit.",
+    410: "This version is retired (reason `version_retired`) or in a brownout window (reason "
+    "`version_brownout`, see Retry-After): move to the version named by the successor-version "
+    "link.",
     412: "If-Match names none of the book's current ETags (reason `precondition_failed`); "
     "nothing changed.",
     415: "The body's Content-Type is not JSON.",
@@ -165,9 +169,12 @@ def _ref(kind: str, name: str) -> dict:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def build_spec(app: Flask, presenter, base_url: str) -> dict:
-    """The OpenAPI document for ``presenter``'s version, served under ``base_url``."""
-    version = presenter.version
+def build_spec(app: Flask, spec_version: Version, base_url: str) -> dict:
+    """The OpenAPI document for ``spec_version``, served under ``base_url``."""
+    presenter = spec_version.presenter
+    version = spec_version.number
+    dates = app.extensions["api_lifecycle"][version]
+    deprecated = dates.status(app.config["CLOCK"]()) != lifecycle.CURRENT
     marshmallow_plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     spec = APISpec(
         title=f"Book API v{version}",
@@ -175,15 +182,18 @@ def build_spec(app: Flask, presenter, base_url: str) -> dict:
         openapi_version=OPENAPI_VERSION,
         plugins=[marshmallow_plugin],
         servers=[{"url": base_url}],
-        info={"description": presenter.description},
+        info={"description": spec_version.description},
     )
     marshmallow_plugin.map_to_openapi_type(Timestamp, "string", "date-time")
     spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     spec.components.security_scheme("apiKey", _API_KEY_SCHEME)
+    served = {"type": "string", "enum": list(app.extensions["api_versions"].numbers)}
     for name, header in _HEADERS.items():
-        spec.components.header(name, header)
+        spec.components.header(
+            name, {**header, "schema": served} if name == "API-Version" else header
+        )
     spec.components.schema("Error", schema=presenter.schemas.ERROR)
     for schema in dict.fromkeys(presenter.schemas.RESPONSES.values()):
         if schema is not None:
@@ -199,7 +209,10 @@ def build_spec(app: Flask, presenter, base_url: str) -> dict:
             continue
         path = _PATH_PARAM.sub(r"{\2}", rule.rule[len(prefix) :]) or "/"
         method = next(iter((rule.methods or set()) - {"HEAD", "OPTIONS"})).lower()
-        spec.path(path=path, operations={method: _operation(rule, view, operation, presenter)})
+        documented = _operation(rule, view, operation, spec_version, dates)
+        if deprecated:
+            documented["deprecated"] = True
+        spec.path(path=path, operations={method: documented})
     return spec.to_dict()
 
 
@@ -212,7 +225,8 @@ def schema_name(schema) -> str:
     return name
 
 
-def _operation(rule, view, op: Operation, presenter) -> dict:
+def _operation(rule, view, op: Operation, spec_version: Version, dates) -> dict:
+    presenter = spec_version.presenter
     summary = (view.__doc__ or "").strip().splitlines()[0] if view.__doc__ else ""
     operation = {
         "operationId": view.__name__,
@@ -232,7 +246,7 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
         )
     if op.query is not None:
         query = presenter.request_schema(op.query)
-        if presenter.strict_query:
+        if spec_version.strict_query:
             parameters.append({"in": "query", "schema": query})
         else:
             parameters += _lenient_query_parameters(query)
@@ -243,7 +257,7 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
     if op.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": op.body}},
+            "content": {"application/json": {"schema": _request_schema(presenter, op.body)}},
         }
     if op.auth:
         operation["security"] = [{"bearerAuth": []}]
@@ -253,7 +267,7 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
     status, schema = presenter.documented_response(op.response, op.status)
     success = {
         "description": summary or "Success",
-        "headers": _response_headers(presenter, status, op),
+        "headers": _response_headers(dates, status, op),
     }
     if schema is not None:
         success["content"] = {"application/json": {"schema": schema_name(schema)}}
@@ -261,7 +275,7 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
     if op.conditional == "read":
         operation["responses"]["304"] = {
             "description": "Not modified: If-None-Match names the current ETag. No body.",
-            "headers": _response_headers(presenter, 304, op),
+            "headers": _response_headers(dates, 304, op),
         }
 
     # Every route answers 400 to an API key in the query string, 431 to oversized headers,
@@ -277,11 +291,13 @@ def _operation(rule, view, op: Operation, presenter) -> dict:
         errors.add(401)
     if _PATH_PARAM.search(rule.rule):
         errors.add(404)
+    if dates.sunset_at is not None or dates.brownouts:
+        errors.add(410)
     for code in sorted(errors):
-        headers = _response_headers(presenter, code, op)
+        headers = _response_headers(dates, code, op)
         if code == 401:
             headers["WWW-Authenticate"] = _ref("headers", "WWW-Authenticate")
-        if code in (429, 503):
+        if code in (410, 429, 503) and (code != 410 or dates.brownouts):
             headers["Retry-After"] = _ref("headers", "Retry-After")
         operation["responses"][str(code)] = {
             "description": _ERROR_DESCRIPTIONS[code],
@@ -310,9 +326,16 @@ def _lenient_query_parameters(schema: type[Schema]) -> list[dict]:
     return parameters
 
 
-def _response_headers(presenter, status: int, op: Operation) -> dict:
+def _request_schema(presenter, body):
+    """The serving version's schema for a declared body (a class, or a partial instance)."""
+    if isinstance(body, type):
+        return presenter.request_schema(body)
+    return presenter.request_schema(type(body))(partial=body.partial)
+
+
+def _response_headers(dates, status: int, op: Operation) -> dict:
     headers = {"API-Version": _ref("headers", "API-Version")}
-    if presenter.version == "1":
+    if dates.announced:
         headers["Deprecation"] = _ref("headers", "Deprecation")
         headers["Sunset"] = _ref("headers", "Sunset")
         headers["Link"] = _ref("headers", "Link")
@@ -330,9 +353,13 @@ def _response_headers(presenter, status: int, op: Operation) -> dict:
     return headers
 
 
-def openapi_document(app: Flask, presenter) -> dict:
-    """The version's document, built once per app."""
+def openapi_document(app: Flask, version: Version) -> dict:
+    """The version's document, built once per app and lifecycle status."""
     cache = app.extensions.setdefault("openapi", {})
-    if presenter.version not in cache:
-        cache[presenter.version] = build_spec(app, presenter, f"/api/v{presenter.version}")
-    return cache[presenter.version]
+    key = (
+        version.number,
+        app.extensions["api_lifecycle"][version.number].status(app.config["CLOCK"]()),
+    )
+    if key not in cache:
+        cache[key] = build_spec(app, version, f"/api/v{version.number}")
+    return cache[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from functools import cached_property
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from flask import Response, jsonify, url_for
 from marshmallow import Schema
@@ -15,26 +16,34 @@ from core.schemas import ListQuerySchema
 from core.services.auth import TokenPair
 from core.services.books import ListParams
 
+if TYPE_CHECKING:
+    from api.registry import Version
+
 
 class Presenter(ABC):
     """Turns core results into responses. Subclasses decide the shape; routes never do."""
 
-    version: str
-    # Legacy v1 tolerates unparseable query values; v2 refuses them.
-    strict_query: bool
-    # v2 rotates refresh tokens; v1 clients keep theirs until it expires or they log out.
-    rotate_refresh_tokens: bool
     # The version's response schemas (RESPONSES, ERROR), for its OpenAPI document.
     schemas: ModuleType
-    description: str = ""
     # Where a version answers with another status than the route's usual one.
     status_overrides: dict[str, int] = {}
     # Where a version takes other input than the route's declared schema.
     request_schemas: dict[type[Schema], type[Schema]] = {}
 
+    def __init__(self, version: Version):
+        self.spec = version
+        self.version = version.number
+        self._bodies: dict[type[Schema], Schema] = {}
+
     def request_schema(self, declared: type[Schema]) -> type[Schema]:
         """The schema this version validates ``declared``'s input with."""
         return self.request_schemas.get(declared, declared)
+
+    def body_schema(self, declared: type[Schema]) -> Schema:
+        """An instance of this version's schema for a body declared as ``declared``."""
+        if declared not in self._bodies:
+            self._bodies[declared] = self.request_schema(declared)()
+        return self._bodies[declared]
 
     @cached_property
     def list_query(self) -> Schema:

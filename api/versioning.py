@@ -1,4 +1,8 @@
-"""Which API version serves a request: the path, else the API-Version header, else the default."""
+"""Which API version serves a request: the path, else the API-Version header, else the default.
+
+The versions, their flags and their lifecycle come from the app's registry (``api.versions``
+unless ``create_app(versions=...)`` gave another one).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,33 @@ import re
 from email.utils import format_datetime
 from functools import wraps
 
+import click
 from flask import Flask, current_app, g, request, url_for
 
+from api import lifecycle
 from api.presenters import Presenter
-from api.v1.presenter import V1Presenter
-from api.v2.presenter import V2Presenter
-from core.config import SUPPORTED_VERSIONS, parse_version
+from api.registry import Registry, Version, changelog
 from core.errors import BadRequest, NotFound
 
 VERSION_HEADER = "API-Version"
-PRESENTERS: dict[str, Presenter] = {"1": V1Presenter(), "2": V2Presenter()}
 _PATH_VERSION = re.compile(r"^/api/v(\d+)(?:/|$)")
+_OPENAPI_PATH = re.compile(r"^/api/v\d+/openapi\.json$")
 
 
 class UnsupportedVersion(BadRequest):
     reason = "unsupported_version"
 
     def __init__(self, value: str):
-        supported = ", ".join(SUPPORTED_VERSIONS)
+        supported = ", ".join(registry().numbers)
         super().__init__(
             f"Unsupported API version {value!r}; supported versions: {supported}",
             details={VERSION_HEADER: [f"Must be one of: {supported}."]},
         )
+
+
+def registry() -> Registry:
+    """The versions the current app serves."""
+    return current_app.extensions["api_versions"]
 
 
 def is_api_path(path: str) -> bool:
@@ -36,24 +45,25 @@ def is_api_path(path: str) -> bool:
 
 def path_version(path: str) -> str | None:
     match = _PATH_VERSION.match(path)
-    if match and match.group(1) in SUPPORTED_VERSIONS:
+    if match and match.group(1) in registry():
         return match.group(1)
     return None
 
 
-def resolve_version() -> tuple[str, bool]:
+def resolve_version(pin: str | None = None) -> tuple[str, bool]:
     """Return (version, chosen_without_path) for the current request.
 
-    Raises UnsupportedVersion for an unsupported or malformed API-Version header on an
-    unversioned URL; a version in the path always wins over the header.
+    A version in the path wins; then the API-Version header; then ``pin`` (a client's pinned
+    version, when it has one); then API_DEFAULT_VERSION. Raises UnsupportedVersion for an
+    unsupported or malformed API-Version header on an unversioned URL.
     """
     version = path_version(request.path)
     if version is not None:
         return version, False
     header = request.headers.get(VERSION_HEADER)
     if header is None:
-        return current_app.config["API_DEFAULT_VERSION"], True
-    version = parse_version(header)
+        return pin or current_app.config["API_DEFAULT_VERSION"], True
+    version = registry().parse(header)
     if version is None:
         raise UnsupportedVersion(header)
     return version, True
@@ -70,19 +80,24 @@ def current_version() -> str:
     return g.api_version
 
 
+def serving() -> Version:
+    """The registry entry of the version serving this request (its flags, its presenter)."""
+    return registry()[current_version()]
+
+
 def present() -> Presenter:
     """The presenter of the version serving this request."""
-    return PRESENTERS[current_version()]
+    return serving().presenter
 
 
-def since(version: str):
-    """Serve a view only from ``version`` on; earlier versions answer 404, as for any route
-    they do not have (the unversioned URL reaches the view whatever the header says)."""
+def serves(resource: str):
+    """Serve a view only from versions that serve ``resource``; the others answer 404, as for
+    any route they do not have (the unversioned URL reaches the view whatever the header)."""
 
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if int(current_version()) < int(version):
+            if not serving().serves(resource):
                 raise NotFound("Resource not found")
             return view(*args, **kwargs)
 
@@ -91,10 +106,21 @@ def since(version: str):
     return decorate
 
 
+def _exempt_from_lifecycle() -> bool:
+    """The directory, the docs page, preflights and a version's own OpenAPI document."""
+    if request.method == "OPTIONS" or request.path in ("/api", "/api/"):
+        return True
+    if request.path.startswith("/api/docs"):
+        return True
+    return request.method in ("GET", "HEAD") and bool(_OPENAPI_PATH.match(request.path))
+
+
 def _select_version():
     if not is_api_path(request.path):
         return None
     g.api_version, g.api_unversioned = resolve_version()
+    if not _exempt_from_lifecycle():
+        lifecycle.check(g.api_version)  # a retired version never falls forward
     return None
 
 
@@ -105,47 +131,80 @@ def _version_headers(response):
     response.headers[VERSION_HEADER] = version
     if g.get("api_unversioned", False):
         response.vary.add(VERSION_HEADER)
-    if version == "1":
-        _add_deprecation_headers(response)
+    _add_lifecycle_headers(response, version)
     return response
 
 
-def _add_deprecation_headers(response) -> None:
-    deprecated_at = current_app.config.get("V1_DEPRECATED_AT")
-    if deprecated_at is None:
+def _add_lifecycle_headers(response, version: str) -> None:
+    dates = lifecycle.of(version)
+    if not dates.announced:
         return
-    response.headers["Deprecation"] = f"@{int(deprecated_at.timestamp())}"
-    sunset_at = current_app.config.get("V1_SUNSET_AT")
-    if sunset_at is not None:
-        response.headers["Sunset"] = format_datetime(sunset_at, usegmt=True)
-    successor = f'<{successor_url()}>; rel="successor-version"'
-    existing = response.headers.get("Link")
-    response.headers["Link"] = f"{existing}, {successor}" if existing else successor
+    response.headers["Deprecation"] = f"@{int(dates.deprecated_at.timestamp())}"
+    if dates.sunset_at is not None:
+        response.headers["Sunset"] = format_datetime(dates.sunset_at, usegmt=True)
+    url = successor_url(version)
+    if url is not None:
+        successor = f'<{url}>; rel="successor-version"'
+        existing = response.headers.get("Link")
+        response.headers["Link"] = f"{existing}, {successor}" if existing else successor
 
 
-def successor_url() -> str:
-    """The absolute v2 URL of the resource this request addressed (the v2 index otherwise)."""
+def successor(version: str) -> str | None:
+    """The version clients of ``version`` should move to: the latest current one, else the
+    latest newer one still served; None when there is none."""
+    moment = lifecycle.now()
+    newer = [v.number for v in registry() if int(v.number) > int(version)]
+    statuses = {n: lifecycle.of(n).status(moment) for n in newer}
+    for wanted in ((lifecycle.CURRENT,), (lifecycle.CURRENT, lifecycle.DEPRECATED)):
+        candidates = [n for n in newer if statuses[n] in wanted]
+        if candidates:
+            return candidates[-1]
+    return None
+
+
+def successor_url(version: str) -> str | None:
+    """The absolute URL, in the successor of ``version``, of the resource this request
+    addressed (the successor's index otherwise)."""
+    target_version = successor(version)
+    if target_version is None:
+        return None
     name = (request.endpoint or "").rsplit(".", 1)[-1]
-    target = f"api.v2.{name}"
+    target = f"api.v{target_version}.{name}"
     if target in current_app.view_functions:
         url = url_for(target, _external=True, **(request.view_args or {}))
     else:
-        # No route matched (404, 405): the same path under v2.
-        version = path_version(request.path)
-        rest = request.path[len(f"/api/v{version}") if version else len("/api") :]
-        url = url_for("api.v2.index", _external=True).rstrip("/") + rest
+        # No route matched (404, 405): the same path under the successor.
+        served = path_version(request.path)
+        rest = request.path[len(f"/api/v{served}") if served else len("/api") :]
+        url = url_for(f"api.v{target_version}.index", _external=True).rstrip("/") + rest
     query = request.query_string.decode("latin-1")
     return f"{url}?{query}" if query else url
 
 
 def version_status(version: str) -> tuple[str, str | None]:
-    """(status, sunset HTTP-date or None) of ``version``, from the configuration."""
-    if version == "1" and current_app.config.get("V1_DEPRECATED_AT") is not None:
-        sunset = current_app.config.get("V1_SUNSET_AT")
-        return "deprecated", format_datetime(sunset, usegmt=True) if sunset else None
-    return "current", None
+    """(status, sunset HTTP-date or None) of ``version`` now."""
+    dates = lifecycle.of(version)
+    sunset = format_datetime(dates.sunset_at, usegmt=True) if dates.sunset_at else None
+    return dates.status(lifecycle.now()), sunset
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, versions: Registry) -> None:
+    from core.config import ConfigError
+
+    app.extensions["api_versions"] = versions
+    configured = app.config["API_DEFAULT_VERSION"]
+    default = versions.parse(configured)
+    if default is None:
+        served = ", ".join(versions.numbers)
+        raise ConfigError(f"API_DEFAULT_VERSION must be one of {served}, got {configured!r}")
+    app.config["API_DEFAULT_VERSION"] = default
+    lifecycle.init_app(app, versions)
     app.before_request(_select_version)
     app.after_request(_version_headers)
+
+    @app.cli.command("changelog")
+    @click.option("--markdown", is_flag=True, help="As the migration guide's tables.")
+    def print_changelog(markdown: bool):
+        """Print each API version's declared changes from its predecessor."""
+        for line in changelog(registry(), markdown):
+            click.echo(line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -10,7 +11,10 @@ from core import passwords
 
 DEV_SECRET_KEY = "dev-secret-key-change-me"
 DEV_JWT_SECRET_KEY = "dev-jwt-secret-key-change-me-0123456789"
-SUPPORTED_VERSIONS = ("1", "2")
+# Lifecycle settings of any version: V<n>_DEPRECATED_AT, V<n>_SUNSET_AT, V<n>_BROWNOUTS. The
+# API layer checks that each names a version it serves (core keeps no list of versions).
+LIFECYCLE_SETTING = re.compile(r"^V(\d+)_(DEPRECATED_AT|SUNSET_AT|BROWNOUTS)$")
+_VERSION_TEXT = re.compile(r"^v?(\d+)$")
 APP_ENVS = ("development", "testing", "production")
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
@@ -72,16 +76,6 @@ def _password_method(value: str | None) -> str:
     return method
 
 
-def parse_version(value: str | None) -> str | None:
-    """Return "1" or "2" for an API version string such as ``"v2"`` or ``" 1 "``, else None."""
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if text.startswith("v"):
-        text = text[1:]
-    return text if text in SUPPORTED_VERSIONS else None
-
-
 def parse_datetime(name: str, value: str | None) -> datetime | None:
     """Parse an ISO 8601 date-time; naive values are taken as UTC."""
     if value is None or value.strip() == "":
@@ -97,6 +91,58 @@ def parse_datetime(name: str, value: str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+def parse_intervals(name: str, value: str | None) -> tuple[tuple[datetime, datetime], ...]:
+    """Comma-separated ISO 8601 intervals ``start/end``, each ending after it starts."""
+    intervals = []
+    for text in (value or "").split(","):
+        if not text.strip():
+            continue
+        parts = text.strip().split("/")
+        example = "2027-01-12T14:00:00Z/2027-01-12T15:00:00Z"
+        if len(parts) != 2:
+            raise ConfigError(f"{name} must list ISO 8601 intervals such as {example}")
+        try:
+            start, end = (parse_datetime(name, part) for part in parts)
+        except ConfigError:
+            raise ConfigError(f"{name} must list ISO 8601 intervals such as {example}") from None
+        if start is None or end is None or end <= start:
+            raise ConfigError(f"{name}: the interval {text.strip()!r} must end after it starts")
+        intervals.append((start, end))
+    return tuple(sorted(intervals))
+
+
+def _lifecycle(env: Mapping[str, str]) -> dict:
+    """Every V<n>_* lifecycle setting in ``env``, parsed, with the rules that hold per version."""
+    settings: dict = {}
+    numbers = set()
+    for name, value in env.items():
+        match = LIFECYCLE_SETTING.match(name)
+        if match is None:
+            continue
+        numbers.add(match.group(1))
+        if match.group(2) == "BROWNOUTS":
+            settings[name] = parse_intervals(name, value)
+        else:
+            settings[name] = parse_datetime(name, value)
+    for n in sorted(numbers):
+        deprecated_at = settings.get(f"V{n}_DEPRECATED_AT")
+        sunset_at = settings.get(f"V{n}_SUNSET_AT")
+        brownouts = settings.get(f"V{n}_BROWNOUTS") or ()
+        if sunset_at is not None and deprecated_at is None:
+            raise ConfigError(f"V{n}_SUNSET_AT needs V{n}_DEPRECATED_AT")
+        if sunset_at is not None and sunset_at <= deprecated_at:
+            raise ConfigError(f"V{n}_SUNSET_AT must be after V{n}_DEPRECATED_AT")
+        for start, end in brownouts:
+            if deprecated_at is None:
+                raise ConfigError(f"V{n}_BROWNOUTS needs V{n}_DEPRECATED_AT")
+            if start < deprecated_at or (sunset_at is not None and end > sunset_at):
+                raise ConfigError(
+                    f"V{n}_BROWNOUTS: every window must lie between V{n}_DEPRECATED_AT and "
+                    f"V{n}_SUNSET_AT"
+                )
+    return settings
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> dict:
     """Build the Flask configuration mapping from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
@@ -104,14 +150,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
     if app_env not in APP_ENVS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(APP_ENVS)}, got {app_env!r}")
 
-    default_version = parse_version(env.get("API_DEFAULT_VERSION", "1"))
-    if default_version is None:
-        raise ConfigError(f"API_DEFAULT_VERSION must be one of {', '.join(SUPPORTED_VERSIONS)}")
-
-    deprecated_at = parse_datetime("V1_DEPRECATED_AT", env.get("V1_DEPRECATED_AT"))
-    sunset_at = parse_datetime("V1_SUNSET_AT", env.get("V1_SUNSET_AT"))
-    if sunset_at is not None and deprecated_at is None:
-        raise ConfigError("V1_SUNSET_AT needs V1_DEPRECATED_AT")
+    # Whether the API serves that version is checked by the API layer, against its registry.
+    default_text = env.get("API_DEFAULT_VERSION", "1").strip().lower() or "1"
+    default_match = _VERSION_TEXT.match(default_text)
+    if default_match is None:
+        raise ConfigError(
+            f"API_DEFAULT_VERSION must be a version such as 1 or v2, got {default_text!r}"
+        )
+    default_version = default_match.group(1)
+    lifecycle = _lifecycle(env)
 
     origins = [o.strip() for o in env.get("CORS_ORIGINS", "*").split(",") if o.strip()]
     cors_credentials = _bool(env.get("CORS_ALLOW_CREDENTIALS"), False)
@@ -145,8 +192,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         # Idle connections are checked before use (core.extensions), not every checkout.
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         "API_DEFAULT_VERSION": default_version,
-        "V1_DEPRECATED_AT": deprecated_at,
-        "V1_SUNSET_AT": sunset_at,
+        **lifecycle,
         "CORS_ORIGINS": origins,
         "CORS_ALLOW_CREDENTIALS": cors_credentials,
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES"), 0, minimum=0),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import count
 
 import pytest
@@ -20,6 +21,9 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_migrate import upgrade
 
 from api import create_app
+from api.registry import Registry
+from api.v2.presenter import V2Presenter
+from api.versions import REGISTRY
 from core.extensions import db
 from core.models import ROLE_ADMIN, ROLE_USER, Book, User
 from core.services import auth as auth_service
@@ -30,6 +34,9 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14").s
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 TABLES = ("api_keys", "revoked_tokens", "books", "users")
 PASSWORD = "correct-horse-battery"
+# The lifecycle clock of test apps (``app.config["CLOCK"]``): tests that configure deprecation
+# dates do not change outcome as the calendar moves on; tests that need another instant set it.
+TEST_NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def base_environ(database_url: str) -> dict[str, str]:
@@ -110,11 +117,13 @@ def _empty_tables(url: str) -> None:
 
 @pytest.fixture
 def make_app(database_url) -> Iterator[Callable[..., Flask]]:
-    """Build an app on the test database; keyword arguments are environment variables."""
+    """Build an app on the test database; keyword arguments are environment variables, and
+    ``versions`` a registry to serve instead of the project's."""
     apps: list[Flask] = []
 
-    def build(**environ: str) -> Flask:
-        app = create_app(environ={**base_environ(database_url), **environ})
+    def build(versions: Registry | None = None, **environ: str) -> Flask:
+        app = create_app(environ={**base_environ(database_url), **environ}, versions=versions)
+        app.config["CLOCK"] = lambda: TEST_NOW
         apps.append(app)
         return app
 
@@ -153,7 +162,7 @@ def client(app) -> FlaskClient:
     return app.test_client()
 
 
-@pytest.fixture(params=["1", "2"], ids=["v1", "v2"])
+@pytest.fixture(params=REGISTRY.numbers, ids=[f"v{n}" for n in REGISTRY.numbers])
 def version(request) -> str:
     return request.param
 
@@ -168,6 +177,12 @@ class Api:
 
     def __post_init__(self):
         self.prefix = f"/api/v{self.version}"
+
+    @property
+    def enveloped(self) -> bool:
+        """Whether the version answers in v2's envelope (v2 and the versions built on it)."""
+        versions = self.client.application.extensions["api_versions"]
+        return isinstance(versions[self.version].presenter, V2Presenter)
 
     def url(self, path: str) -> str:
         return self.prefix + path
@@ -185,25 +200,25 @@ class Api:
         return self.client.delete(self.url(path), **kw)
 
     def data(self, response):
-        """The payload: v1's body itself, v2's ``data``."""
+        """The payload: a flat version's body itself, an enveloped version's ``data``."""
         body = response.get_json()
-        if self.version == "2":
+        if self.enveloped:
             assert body["success"] is True, body
             return body["data"]
         return body
 
     def items(self, response) -> list[dict]:
         body = response.get_json()
-        return body["data"] if self.version == "2" else body["books"]
+        return body["data"] if self.enveloped else body["books"]
 
     def total(self, response) -> int:
         body = response.get_json()
-        return body["pagination"]["total_items"] if self.version == "2" else body["total"]
+        return body["pagination"]["total_items"] if self.enveloped else body["total"]
 
     def error(self, response) -> dict:
         """Normalise an error body to ``{message, details, reason}`` for either version."""
         body = response.get_json()
-        if self.version == "2":
+        if self.enveloped:
             assert body["success"] is False, body
             err = body["error"]
             assert err["code"] == response.status_code

@@ -3,28 +3,31 @@
 Each view is one module-level function registered three times: under ``/api/v1``,
 ``/api/v2`` and the unversioned ``/api`` (whose version comes from the API-Version header).
 The view asks ``present()`` for the serving version's presenter, so versions differ only in
-presentation. API key management (``api_keys``) came after v1 was frozen: v1 never serves it.
+presentation. A version serves the resources its registry entry lists: API key management
+(``api_keys``) came after v1 was frozen, so v1 never serves it.
 """
 
 from flask import Blueprint, current_app, jsonify, url_for
 
 from api.openapi import document, openapi_document
+from api.registry import Version
 from api.resources import api_keys, auth, books, health
-from api.versioning import present, version_status
+from api.versioning import present, serving, version_status
+
+RESOURCES = {"health": health, "books": books, "auth": auth, "api_keys": api_keys}
 
 
-def register(bp: Blueprint, version: str | None = None) -> None:
+def register(bp: Blueprint, version: Version | None = None) -> None:
     """Add the resource routes of ``version`` (every version's when None) to ``bp``."""
-    for module in (health, books, auth):
-        module.register(bp)
-    if version != "1":
-        api_keys.register(bp)
+    for name, module in RESOURCES.items():
+        if version is None or version.serves(name):
+            module.register(bp)
     bp.add_url_rule("/openapi.json", view_func=openapi)
 
 
 def openapi():
     """This version's OpenAPI document."""
-    return jsonify(openapi_document(current_app, present()))
+    return jsonify(openapi_document(current_app, serving()))
 
 
 @document("index", tags=("index",))
@@ -43,9 +46,9 @@ def index():
     return presenter.index(info, links)
 
 
-def version_blueprint(version: str) -> Blueprint:
-    """A blueprint serving every resource of ``version`` at ``/v<version>``."""
-    bp = Blueprint(f"v{version}", __name__, url_prefix=f"/v{version}")
+def version_blueprint(version: Version) -> Blueprint:
+    """A blueprint serving every resource of ``version`` at ``/v<number>``."""
+    bp = Blueprint(f"v{version.number}", __name__, url_prefix=f"/v{version.number}")
     # /api/v2/ and /api/v2 alike (the OpenAPI document's "/" is the former).
     bp.add_url_rule("/", view_func=index, methods=["GET"], strict_slashes=False)
     register(bp, version)

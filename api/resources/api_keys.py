@@ -1,32 +1,33 @@
-"""API keys for service clients (v2 only): create, list, read and revoke; admin users only."""
+"""API keys for service clients: create, list, read and revoke; admin users only.
+
+Served by the versions whose registry entry lists the ``api_keys`` resource (v2 on)."""
 
 from flask import Blueprint
 
 from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
-from api.versioning import present, since
+from api.versioning import present, serves
 from core.schemas import ApiKeySchema, load
 from core.services import api_keys
 
-_api_key_schema = ApiKeySchema()
 _TAGS = ("api-keys",)
 
 
 @document(
     "api_key_created", status=201, body=ApiKeySchema, auth="access", errors=(403,), tags=_TAGS
 )
-@since("2")
+@serves("api_keys")
 @authenticated(admin=True)
 def create_api_key():
     """Create an API key; the response is the only one that ever shows the key."""
-    data = load(_api_key_schema, json_body())
+    data = load(present().body_schema(ApiKeySchema), json_body())
     key, plaintext = api_keys.create_key(data["name"], data["scopes"], current_principal().user)
     return present().api_key_created(key, plaintext)
 
 
 @document("api_key_list", auth="access", errors=(403,), tags=_TAGS)
-@since("2")
+@serves("api_keys")
 @authenticated(admin=True)
 def list_api_keys():
     """List the active API keys, without secrets."""
@@ -34,7 +35,7 @@ def list_api_keys():
 
 
 @document("api_key", auth="access", errors=(403,), tags=_TAGS)
-@since("2")
+@serves("api_keys")
 @authenticated(admin=True)
 def get_api_key(key_id: int):
     """Get one API key, without its secret."""
@@ -42,7 +43,7 @@ def get_api_key(key_id: int):
 
 
 @document("api_key_revoked", auth="access", errors=(403,), tags=_TAGS)
-@since("2")
+@serves("api_keys")
 @authenticated(admin=True)
 def revoke_api_key(key_id: int):
     """Revoke an API key from now on; it is gone from the API afterwards."""

@@ -6,20 +6,16 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 from api.http import json_body
 from api.openapi import document
 from api.ratelimit import login_email_limit, login_limit, register_limit
-from api.versioning import present
+from api.versioning import present, serving
 from core.schemas import LoginSchema, LogoutSchema, RegisterSchema, load
 from core.services import auth
-
-_register = RegisterSchema()
-_login = LoginSchema()
-_logout = LogoutSchema()
 
 
 @document("registered", status=201, body=RegisterSchema, errors=(409,), tags=("auth",))
 @register_limit
 def register_user():
     """Create an account; new accounts always have the role ``user``."""
-    data = load(_register, json_body())
+    data = load(present().body_schema(RegisterSchema), json_body())
     return present().registered(auth.register(data["email"], data["password"]))
 
 
@@ -28,7 +24,7 @@ def register_user():
 @login_email_limit
 def login():
     """Exchange email and password for an access and a refresh token."""
-    data = load(_login, json_body())
+    data = load(present().body_schema(LoginSchema), json_body())
     user = auth.authenticate(data["email"], data["password"])
     return present().tokens(auth.issue_tokens(user))
 
@@ -37,7 +33,7 @@ def login():
 @jwt_required(refresh=True)
 def refresh():
     """Exchange a refresh token for a new access token (v2 also rotates the refresh token)."""
-    tokens = auth.refresh(current_user, get_jwt(), rotate=present().rotate_refresh_tokens)
+    tokens = auth.refresh(current_user, get_jwt(), rotate=serving().rotate_refresh_tokens)
     return present().refreshed(tokens)
 
 
@@ -45,7 +41,7 @@ def refresh():
 @jwt_required()
 def logout():
     """Revoke the presented access token and, when sent, the refresh token."""
-    data = load(_logout, json_body(optional=True))
+    data = load(present().body_schema(LogoutSchema), json_body(optional=True))
     auth.logout(current_user, get_jwt(), data.get("refresh_token"))
     return present().logged_out()
 

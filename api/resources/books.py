@@ -7,12 +7,10 @@ from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
 from api.pagination import list_params
-from api.versioning import present
+from api.versioning import present, serving
 from core.models import SCOPE_WRITE
 from core.schemas import BookSchema, ListQuerySchema, load, load_query
 from core.services import books
-
-_book_schema = BookSchema()
 
 
 @document("book_page", query=ListQuerySchema, etag=True, conditional="read", tags=("books",))
@@ -20,7 +18,7 @@ def list_books():
     """List books, a page at a time, filtered and sorted."""
     presenter = present()
     params = list_params(
-        load_query(presenter.list_query, request.args, strict=presenter.strict_query)
+        load_query(presenter.list_query, request.args, strict=serving().strict_query)
     )
     page = books.list_books(params)
     etag = conditional.page_etag(page)
@@ -46,7 +44,7 @@ def get_book(book_id: int):
 @authenticated(scope=SCOPE_WRITE)
 def create_book():
     """Add a book; any signed-in user or API key with the write scope may."""
-    data = load(_book_schema, json_body())
+    data = load(present().body_schema(BookSchema), json_body())
     book = books.create_book(data, current_principal())
     response = present().book(book, 201, present().created_headers(book))
     return conditional.tagged(response, conditional.book_etag(book))
@@ -64,7 +62,7 @@ def create_book():
 @authenticated(scope=SCOPE_WRITE)
 def update_book(book_id: int):
     """Change the fields sent; the book's creator, an admin or a key with the write scope may."""
-    changes = load(_book_schema, json_body(), partial=True)
+    changes = load(present().body_schema(BookSchema), json_body(), partial=True)
     book = books.update_book(book_id, changes, current_principal(), conditional.if_match)
     return conditional.tagged(present().book(book), conditional.book_etag(book))
 

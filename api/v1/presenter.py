@@ -14,15 +14,8 @@ from core.services.books import ListParams
 
 
 class V1Presenter(Presenter):
-    version = "1"
-    strict_query = False
-    rotate_refresh_tokens = False
     schemas = schemas
     status_overrides = {"book_deleted": 204}
-    description = (
-        "Version 1: flat JSON. Unparseable query values fall back to their defaults; "
-        "refresh tokens are not rotated."
-    )
 
     def book(self, book, status: int = 200, headers: dict | None = None) -> Response:
         return self.respond(book_dict(book), status, headers)

@@ -19,15 +19,8 @@ _URL_ID = 987654321
 
 
 class V2Presenter(Presenter):
-    version = "2"
-    strict_query = True
-    rotate_refresh_tokens = True
     schemas = schemas
     request_schemas = {ListQuerySchema: CursorListQuerySchema}
-    description = (
-        "Version 2: a {success, data, links} envelope with pagination and HATEOAS links. "
-        "Invalid query values are refused; refresh tokens rotate."
-    )
 
     def envelope(
         self,

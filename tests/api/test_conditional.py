@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.versioning import PRESENTERS
+from api.versions import REGISTRY
 from core.extensions import db
 from core.models import User
 from tests.conftest import Api
@@ -104,7 +104,7 @@ def test_the_v2_etag_follows_the_host_its_links_name(v1, v2, old_book):
 
 def test_the_etag_changes_with_the_versions_representation_revision(api, old_book, monkeypatch):
     before = etag_of(api.get(f"/books/{old_book.id}"))
-    monkeypatch.setattr(PRESENTERS[api.version], "representation_revision", 2)
+    monkeypatch.setattr(REGISTRY[api.version].presenter, "representation_revision", 2)
     assert etag_of(api.get(f"/books/{old_book.id}")) != before
 
 
@@ -179,7 +179,7 @@ def test_the_304_is_answered_without_building_the_body(api, old_book, monkeypatc
     def fail(*args, **kwargs):
         raise AssertionError("the body was built")
 
-    monkeypatch.setattr(PRESENTERS[api.version], "book", fail)
+    monkeypatch.setattr(REGISTRY[api.version].presenter, "book", fail)
     response = api.get(f"/books/{old_book.id}", headers={"If-None-Match": etag})
     assert response.status_code == 304
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from api.versions import REGISTRY
 from core.extensions import db
 from core.models import Book, User
 from core.services import api_keys
@@ -54,18 +55,24 @@ def send(api: Api, method: str, path: str, **kw):
     return api.client.open(api.url(path), method=method, **kw)
 
 
-@pytest.fixture(params=["v1", "v2", "unversioned"])
+@pytest.fixture(params=[f"v{n}" for n in REGISTRY.numbers] + ["unversioned"])
 def any_api(request, client) -> Api:
-    """Every URL form: /api/v1, /api/v2 and the unversioned /api (with API-Version: 2)."""
+    """Every URL form: each /api/v<n> and the unversioned /api (with the latest API-Version)."""
     if request.param == "unversioned":
-        return UnversionedApi(client, "2")
-    return Api(client, request.param[1])
+        return UnversionedApi(client, REGISTRY.latest.number)
+    return Api(client, request.param[1:])
 
 
-@pytest.fixture(params=["v2", "unversioned"])
+_KEY_VERSIONS = [v.number for v in REGISTRY if v.serves("api_keys")]
+
+
+@pytest.fixture(params=[f"v{n}" for n in _KEY_VERSIONS] + ["unversioned"])
 def keys_api(request, client) -> Api:
-    """The URLs serving API key management: /api/v2 and the unversioned /api (API-Version: 2)."""
-    return UnversionedApi(client, "2") if request.param == "unversioned" else Api(client, "2")
+    """The URLs serving API key management: each /api/v<n> that serves it and the unversioned
+    /api (with the latest such API-Version)."""
+    if request.param == "unversioned":
+        return UnversionedApi(client, _KEY_VERSIONS[-1])
+    return Api(client, request.param[1:])
 
 
 @pytest.fixture
