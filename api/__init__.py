@@ -66,7 +66,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
-    from api import auth, ratelimit, requestlog, security
+    from api import auth, pins, ratelimit, requestlog, security
 
     app.after_request(security.merge_vary)  # first registered, so it runs last
     cors.init_app(
@@ -76,11 +76,12 @@ def register_extensions(app: Flask) -> None:
         send_wildcard="*" in app.config["CORS_ORIGINS"],  # "*" rather than echoing the origin
         allow_headers=CORS_ALLOW_HEADERS,
         expose_headers=CORS_EXPOSE_HEADERS,
-        methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
     )
 
     auth.init_app(app)
+    pins.init_app(app)
     with app.app_context():
         auth_service.prepare()
     ratelimit.init_app(app)

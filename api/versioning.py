@@ -8,6 +8,7 @@ from functools import wraps
 
 from flask import Flask, current_app, g, request, url_for
 
+from api.pins import client_pin
 from api.presenters import Presenter
 from api.v1.presenter import V1Presenter
 from api.v2.presenter import V2Presenter
@@ -52,7 +53,7 @@ def resolve_version() -> tuple[str, bool]:
         return version, False
     header = request.headers.get(VERSION_HEADER)
     if header is None:
-        return current_app.config["API_DEFAULT_VERSION"], True
+        return client_pin() or current_app.config["API_DEFAULT_VERSION"], True
     version = parse_version(header)
     if version is None:
         raise UnsupportedVersion(header)

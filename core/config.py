@@ -145,6 +145,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         # Idle connections are checked before use (core.extensions), not every checkout.
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         "API_DEFAULT_VERSION": default_version,
+        # How long after an upgrade a client may move its pin back; 0: never.
+        "VERSION_ROLLBACK_HOURS": _int(
+            "VERSION_ROLLBACK_HOURS", env.get("VERSION_ROLLBACK_HOURS"), 72, minimum=0
+        ),
         "V1_DEPRECATED_AT": deprecated_at,
         "V1_SUNSET_AT": sunset_at,
         "CORS_ORIGINS": origins,

@@ -122,6 +122,33 @@ class ApiKeySchema(BodySchema):
     )
 
 
+class VersionName(fields.String):
+    """An API version as ``2`` or ``v2`` (case and surrounding blanks ignored), loaded as ``"2"``.
+
+    Which versions exist is not the schema's business: the service checks the value.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        return text.removeprefix("v")
+
+
+class VersionPinSchema(BodySchema):
+    version = VersionName(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The version to pin, e.g. `2`; null clears the pin."},
+    )
+
+
+class ApiKeyPatchSchema(BodySchema):
+    pinned_version = VersionName(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The key's pinned version, e.g. `2`; null clears the pin."},
+    )
+
+
 SORT_FIELDS = ("title", "author", "year", "created_at")
 MAX_PER_PAGE = 100
 

@@ -3,13 +3,14 @@
 Each view is one module-level function registered three times: under ``/api/v1``,
 ``/api/v2`` and the unversioned ``/api`` (whose version comes from the API-Version header).
 The view asks ``present()`` for the serving version's presenter, so versions differ only in
-presentation. API key management (``api_keys``) came after v1 was frozen: v1 never serves it.
+presentation. API key management (``api_keys``) and version pins (``api_version``) came after
+v1 was frozen: v1 never serves them.
 """
 
 from flask import Blueprint, current_app, jsonify, url_for
 
 from api.openapi import document, openapi_document
-from api.resources import api_keys, auth, books, health
+from api.resources import api_keys, api_version, auth, books, health
 from api.versioning import present, version_status
 
 
@@ -19,6 +20,7 @@ def register(bp: Blueprint, version: str | None = None) -> None:
         module.register(bp)
     if version != "1":
         api_keys.register(bp)
+        api_version.register(bp)
     bp.add_url_rule("/openapi.json", view_func=openapi)
 
 
