@@ -85,6 +85,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         auth_service.prepare()
     ratelimit.init_app(app)
+    # After the limiter's check, so that a client sending bad credentials is still limited.
+    app.before_request(auth.judge_sent_credentials)
     security.init_app(app)
     requestlog.init_app(app)  # last: its clock starts before every other hook
 

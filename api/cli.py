@@ -6,11 +6,11 @@ import click
 from flask import Flask
 from marshmallow import ValidationError
 
-from api.pins import pin_rules
+from api.pins import ApiKeyPatchSchema, pin_rules
 from api.schemas import TIMESTAMP_FORMAT
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.principal import Principal
-from core.schemas import ApiKeyPatchSchema, ApiKeySchema, RegisterSchema
+from core.schemas import ApiKeySchema, RegisterSchema
 from core.services import api_keys, auth, catalogue, pins
 
 # What pin-api-key takes for "no pin": the key's unversioned requests get the default.

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import SUPPORTED_VERSIONS
 from core.extensions import db
+from core.schemas import BodySchema, VersionName
 from core.services import pins
 from core.services.pins import PinRules
 
@@ -20,6 +21,22 @@ CREDENTIAL_HEADERS = ("Authorization", API_KEY_HEADER)
 def servable_versions() -> tuple[str, ...]:
     """The versions a client may pin, oldest first."""
     return SUPPORTED_VERSIONS
+
+
+def _version_field(description: str) -> VersionName:
+    # The documents list what may be pinned; `v2` and `V2 ` are read as `2` all the same.
+    enum = [*servable_versions(), None]
+    return VersionName(
+        required=True, allow_none=True, metadata={"description": description, "enum": enum}
+    )
+
+
+class VersionPinSchema(BodySchema):
+    version = _version_field("The version to pin, e.g. `2`; null clears the pin.")
+
+
+class ApiKeyPatchSchema(BodySchema):
+    pinned_version = _version_field("The key's pinned version, e.g. `2`; null clears the pin.")
 
 
 def pin_rules() -> PinRules:

@@ -133,22 +133,6 @@ class VersionName(fields.String):
         return text.removeprefix("v")
 
 
-class VersionPinSchema(BodySchema):
-    version = VersionName(
-        required=True,
-        allow_none=True,
-        metadata={"description": "The version to pin, e.g. `2`; null clears the pin."},
-    )
-
-
-class ApiKeyPatchSchema(BodySchema):
-    pinned_version = VersionName(
-        required=True,
-        allow_none=True,
-        metadata={"description": "The key's pinned version, e.g. `2`; null clears the pin."},
-    )
-
-
 SORT_FIELDS = ("title", "author", "year", "created_at")
 MAX_PER_PAGE = 100
 

@@ -5,9 +5,9 @@ from flask import Blueprint
 from api.auth import authenticated, current_principal
 from api.http import json_body
 from api.openapi import document
-from api.pins import pin_rules
+from api.pins import ApiKeyPatchSchema, pin_rules
 from api.versioning import present, since
-from core.schemas import ApiKeyPatchSchema, ApiKeySchema, load
+from core.schemas import ApiKeySchema, load
 from core.services import api_keys, pins
 
 _api_key_schema = ApiKeySchema()

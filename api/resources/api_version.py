@@ -8,9 +8,9 @@ from flask_jwt_extended import current_user, jwt_required
 
 from api.http import json_body
 from api.openapi import document
-from api.pins import pin_rules
+from api.pins import VersionPinSchema, pin_rules
 from api.versioning import present, since
-from core.schemas import VersionPinSchema, load
+from core.schemas import load
 from core.services import pins
 
 _pin_schema = VersionPinSchema()
