@@ -74,7 +74,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
-    from api import auth, ratelimit, requestlog, security
+    from api import auth, pins, ratelimit, requestlog, security
 
     app.after_request(security.merge_vary)  # first registered, so it runs last
     cors.init_app(
@@ -84,14 +84,17 @@ def register_extensions(app: Flask) -> None:
         send_wildcard="*" in app.config["CORS_ORIGINS"],  # "*" rather than echoing the origin
         allow_headers=CORS_ALLOW_HEADERS,
         expose_headers=CORS_EXPOSE_HEADERS,
-        methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
     )
 
     auth.init_app(app)
+    pins.init_app(app)
     with app.app_context():
         auth_service.prepare()
     ratelimit.init_app(app)
+    # After the limiter's check, so that a client sending bad credentials is still limited.
+    app.before_request(auth.judge_sent_credentials)
     security.init_app(app)
     requestlog.init_app(app)  # last: its clock starts before every other hook
 

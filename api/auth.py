@@ -1,7 +1,8 @@
 """How requests authenticate: JWT access tokens or service API keys, errors in the version's shape.
 
 ``authenticated()`` turns either credential into a ``core.principal.Principal`` on ``g``; the
-flask-jwt-extended callbacks below answer token problems.
+flask-jwt-extended callbacks below answer token problems. Credentials that are sent are always
+judged (contract §3): ``judge_sent_credentials`` does it on the routes that do not require them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from api.errors import render_error
@@ -69,6 +70,33 @@ def _token_principal() -> Principal:
     # Token problems answer through the flask-jwt-extended callbacks registered below.
     verify_jwt_in_request()
     return Principal.for_user(get_current_user())
+
+
+def judge_sent_credentials() -> None:
+    """Judge a token or API key sent to a route that does not require one: a bad one is a 401
+    there too, with the reason and challenge a protected route gives, so a misconfigured
+    client learns it at once. No credentials: the route stays public.
+
+    Every route under /api (the directory and unknown URLs included) but the documentation
+    (the OpenAPI documents and the docs pages, which tools fetch with whatever header they
+    hold); routes that require credentials judge them themselves.
+    """
+    if request.method == "OPTIONS" or not is_api_path(request.path):
+        return
+    if API_KEY_HEADER not in request.headers and "Authorization" not in request.headers:
+        return
+    endpoint = request.endpoint or ""
+    if endpoint.startswith("docs.") or endpoint.rsplit(".", 1)[-1] == "openapi":
+        return
+    if _route_authenticates():
+        return
+    g.principal = _key_principal() if API_KEY_HEADER in request.headers else _token_principal()
+
+
+def _route_authenticates() -> bool:
+    view = current_app.view_functions.get(request.endpoint) if request.url_rule else None
+    operation = getattr(view, "__operation__", None)
+    return operation is not None and operation.auth is not None
 
 
 def _refuse_keys_in_query() -> None:

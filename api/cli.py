@@ -6,11 +6,15 @@ import click
 from flask import Flask
 from marshmallow import ValidationError
 
+from api.pins import ApiKeyPatchSchema, pin_rules
 from api.schemas import TIMESTAMP_FORMAT
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.principal import Principal
 from core.schemas import ApiKeySchema, RegisterSchema
-from core.services import api_keys, auth, catalogue
+from core.services import api_keys, auth, catalogue, pins
+
+# What pin-api-key takes for "no pin": the key's unversioned requests get the default.
+NO_PIN = ("default", "none")
 
 
 def register(app: Flask) -> None:
@@ -86,8 +90,30 @@ def register(app: Flask) -> None:
             click.echo(
                 f"{key.id}\t{key.prefix}\t{key.name}\tscopes: {key.scopes}\t"
                 f"by {key.creator.email}\tcreated {_when(key.created_at)}\t"
-                f"last used {_when(key.last_used_at)}\t{status}"
+                f"last used {_when(key.last_used_at)}\t"
+                f"pin: {key.pinned_version or 'default'}\t{status}"
             )
+
+    @app.cli.command("pin-api-key")
+    @click.argument("key_id")
+    @click.argument("version")
+    def pin_api_key(key_id: str, version: str):
+        """Pin an active API key's unversioned requests to VERSION (e.g. 2); `default` unpins."""
+        try:
+            number = int(key_id)
+        except ValueError:
+            raise click.ClickException(f"the id must be a whole number, got {key_id!r}") from None
+        wanted = None if version.strip().lower() in NO_PIN else version
+        data = _validated(ApiKeyPatchSchema(), {"pinned_version": wanted})
+        try:
+            operator = Principal.for_operator()
+            key = pins.pin_key(number, data["pinned_version"], operator, pin_rules())
+        except NotFound:
+            raise click.ClickException(f"no active API key with the id {key_id}") from None
+        except ValidationFailed as exc:
+            problems = " ".join(exc.details["pinned_version"])
+            raise click.ClickException(f"invalid version {version!r}: {problems}") from None
+        click.echo(f"API key {key.id} ({key.name}) now gets {_pin(key)} on unversioned URLs.")
 
     @app.cli.command("revoke-api-key")
     @click.argument("key_id")
@@ -118,6 +144,10 @@ def _messages(messages) -> list[str]:
     if isinstance(messages, dict):  # per-item errors of a list, e.g. one bad scope
         return [m for inner in messages.values() for m in _messages(inner)]
     return [str(m) for m in messages]
+
+
+def _pin(key) -> str:
+    return f"version {key.pinned_version}" if key.pinned_version else "the default version"
 
 
 def _when(moment) -> str:

@@ -133,7 +133,8 @@ _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON, a body that is not an object, invalid query parameters, or an API key "
     "in the query string (reason `api_key_in_query`).",
     401: "Missing, expired, malformed, tampered or revoked token, or an invalid or revoked API "
-    "key (see the reason).",
+    "key (see the reason). Credentials that are sent are always judged: a route that needs none "
+    "answers 401 to bad ones too.",
     403: "Signed in but not allowed; an API key without the needed scope has the reason "
     "`insufficient_scope`.",
     404: "Unknown id or route.",
@@ -287,8 +288,7 @@ def _operation(rule, view, op: Operation, spec_version: Version, dates) -> dict:
         errors |= {413, 415, 422}
     if op.conditional == "write":
         errors |= {412, 428}
-    if op.auth:
-        errors.add(401)
+    errors.add(401)  # credentials that are sent are judged on every route
     if _PATH_PARAM.search(rule.rule):
         errors.add(404)
     if dates.sunset_at is not None or dates.brownouts:

@@ -54,6 +54,33 @@ class ApiKeyOut(Schema):
         metadata={"description": "Last successful use, to within a minute."},
     )
     revoked_at = Timestamp(required=True, allow_none=True)
+    pinned_version = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The version its unversioned requests get; null: the default."},
+    )
+
+
+class ApiVersionOut(Schema):
+    """A client's version pin (contract §10)."""
+
+    pinned_version = fields.String(
+        required=True, allow_none=True, metadata={"description": "Null: the default version."}
+    )
+    effective_version = fields.String(
+        required=True,
+        metadata={"description": "What unversioned requests without API-Version get."},
+    )
+    previous_version = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The effective version before the last change."},
+    )
+    rollback_until = Timestamp(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Until when moving back is allowed; null: not now."},
+    )
 
 
 class HealthOut(Schema):
@@ -89,3 +116,4 @@ def book_dict(book) -> dict:
 book_out = BookOut()
 user_out = UserOut()
 api_key_out = ApiKeyOut()
+api_version_out = ApiVersionOut()

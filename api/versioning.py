@@ -14,6 +14,7 @@ import click
 from flask import Flask, current_app, g, request, url_for
 
 from api import lifecycle
+from api.pins import client_pin
 from api.presenters import Presenter
 from api.registry import Registry, Version, changelog
 from core.errors import BadRequest, NotFound
@@ -62,7 +63,7 @@ def resolve_version(pin: str | None = None) -> tuple[str, bool]:
         return version, False
     header = request.headers.get(VERSION_HEADER)
     if header is None:
-        return pin or current_app.config["API_DEFAULT_VERSION"], True
+        return pin or client_pin() or current_app.config["API_DEFAULT_VERSION"], True
     version = registry().parse(header)
     if version is None:
         raise UnsupportedVersion(header)

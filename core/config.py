@@ -193,6 +193,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         "API_DEFAULT_VERSION": default_version,
         **lifecycle,
+        # How long after an upgrade a client may move its pin back; 0: never.
+        "VERSION_ROLLBACK_HOURS": _int(
+            "VERSION_ROLLBACK_HOURS", env.get("VERSION_ROLLBACK_HOURS"), 72, minimum=0
+        ),
         "CORS_ORIGINS": origins,
         "CORS_ALLOW_CREDENTIALS": cors_credentials,
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES"), 0, minimum=0),

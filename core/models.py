@@ -58,7 +58,18 @@ SCOPES = (SCOPE_READ, SCOPE_WRITE)
 NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
-class User(db.Model):
+class VersionPin:
+    """A client's pinned API version (contract §10); the rules are in core.services.pins."""
+
+    # Null: unversioned requests get the deployment's default version.
+    pinned_version: Mapped[str | None] = mapped_column(String(16))
+    # The version unversioned requests got before the last change, and when it changed: what
+    # the rollback window is measured from.
+    previous_version: Mapped[str | None] = mapped_column(String(16))
+    version_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(VersionPin, db.Model):
     __tablename__ = "users"
     __table_args__ = NEVER_REUSE_IDS
 
@@ -159,7 +170,7 @@ class RevokedToken(db.Model):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
-class ApiKey(db.Model):
+class ApiKey(VersionPin, db.Model):
     """A service client's key. Only a hash of the secret is stored; ``prefix`` finds the row."""
 
     __tablename__ = "api_keys"

@@ -122,6 +122,17 @@ class ApiKeySchema(BodySchema):
     )
 
 
+class VersionName(fields.String):
+    """An API version as ``2`` or ``v2`` (case and surrounding blanks ignored), loaded as ``"2"``.
+
+    Which versions exist is not the schema's business: the service checks the value.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        return text.removeprefix("v")
+
+
 SORT_FIELDS = ("title", "author", "year", "created_at")
 MAX_PER_PAGE = 100
 

@@ -184,3 +184,55 @@ def test_revoking_twice_succeeds_and_keeps_the_first_time(app, runner, create):
 )
 def test_revoke_rejects_bad_ids_with_one_clear_line(runner, key_id, mentions):
     assert_one_line_error(runner.invoke(args=["revoke-api-key", key_id]), mentions)
+
+
+# pin-api-key
+
+
+def _pin_of(app, key_id: str):
+    with app.app_context():
+        return db.session.get(ApiKey, int(key_id)).pinned_version
+
+
+def test_pin_sets_and_clears_a_keys_version(app, runner, create, client):
+    plaintext = lines(create("--name", "one", "--scope", "read").stdout)[0]
+    key_id = _id_of(app, "one")
+
+    pinned = runner.invoke(args=["pin-api-key", key_id, "v2"])
+    assert pinned.exit_code == 0, pinned.output
+    assert lines(pinned.output) == [
+        f"API key {key_id} (one) now gets version 2 on unversioned URLs."
+    ]
+    assert _pin_of(app, key_id) == "2"
+    assert "pin: 2" in runner.invoke(args=["list-api-keys"]).output
+    response = client.get("/api/books", headers={"X-API-Key": plaintext})
+    assert response.headers["API-Version"] == "2"
+
+    cleared = runner.invoke(args=["pin-api-key", key_id, "default"])
+    assert cleared.exit_code == 0, cleared.output
+    assert "the default version" in cleared.output
+    assert _pin_of(app, key_id) is None
+    assert "pin: default" in runner.invoke(args=["list-api-keys"]).output
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [(["9999", "2"], "no active api key"), (["x", "2"], "whole number"), (None, "invalid version")],
+)
+def test_pin_refuses_bad_input_in_one_line(app, runner, create, args, mentions):
+    create("--name", "one", "--scope", "read")
+    key_id = _id_of(app, "one")
+
+    result = runner.invoke(args=["pin-api-key", *(args or [key_id, "3"])])
+
+    assert_one_line_error(result, mentions)
+    assert _pin_of(app, key_id) is None
+
+
+def test_pin_refuses_a_revoked_key(app, runner, create):
+    create("--name", "one", "--scope", "read")
+    key_id = _id_of(app, "one")
+    runner.invoke(args=["revoke-api-key", key_id])
+
+    assert_one_line_error(runner.invoke(args=["pin-api-key", key_id, "2"]), "no active api key")
+    assert _pin_of(app, key_id) is None

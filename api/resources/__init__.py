@@ -4,17 +4,24 @@ Each view is one module-level function registered three times: under ``/api/v1``
 ``/api/v2`` and the unversioned ``/api`` (whose version comes from the API-Version header).
 The view asks ``present()`` for the serving version's presenter, so versions differ only in
 presentation. A version serves the resources its registry entry lists: API key management
-(``api_keys``) came after v1 was frozen, so v1 never serves it.
+(``api_keys``) and version pins (``api_version``) came after v1 was frozen, so v1 never serves
+them.
 """
 
 from flask import Blueprint, current_app, jsonify, url_for
 
 from api.openapi import document, openapi_document
 from api.registry import Version
-from api.resources import api_keys, auth, books, health
+from api.resources import api_keys, api_version, auth, books, health
 from api.versioning import present, serving, version_status
 
-RESOURCES = {"health": health, "books": books, "auth": auth, "api_keys": api_keys}
+RESOURCES = {
+    "health": health,
+    "books": books,
+    "auth": auth,
+    "api_keys": api_keys,
+    "api_version": api_version,
+}
 
 
 def register(bp: Blueprint, version: Version | None = None) -> None:

@@ -38,7 +38,7 @@ VERSION = Version(
     predecessor="1",
     strict_query=True,
     rotate_refresh_tokens=True,
-    resources=BASE_RESOURCES | {"api_keys"},
+    resources=BASE_RESOURCES | {"api_keys", "api_version"},
     changes=(
         Change(
             "A book is wrapped in `{success, data, links}` and carries `links.self` and "

@@ -6,7 +6,7 @@ from flask import Response
 
 from api.pagination import CursorListQuerySchema, next_cursor, page_links, prev_cursor
 from api.presenters import Presenter
-from api.schemas import api_key_out, book_dict, user_out
+from api.schemas import api_key_out, api_version_out, book_dict, user_out
 from api.v2 import schemas
 from core.paging import Page
 from core.schemas import ListQuerySchema
@@ -154,6 +154,11 @@ class V2Presenter(Presenter):
         return self.envelope(
             None, {"collection": self.url("list_api_keys")}, message="API key revoked"
         )
+
+    def api_version(self, state) -> Response:
+        """A signed-in user's version pin (a ``core.services.pins.PinState``)."""
+        links = {"self": self.url("get_api_version"), "me": self.url("me")}
+        return self.envelope(api_version_out.dump(state), links)
 
     def index(self, info: dict, links: dict) -> Response:
         return self.envelope(info, links)

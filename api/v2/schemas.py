@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from api.schemas import ApiKeyOut, BookOut, ErrorDetails, HealthOut, UserOut
+from api.schemas import ApiKeyOut, ApiVersionOut, BookOut, ErrorDetails, HealthOut, UserOut
 
 
 class ResourceLinks(Schema):
@@ -97,6 +97,7 @@ ApiKeyCreatedEnvelope = envelope(
 ApiKeyListEnvelope = envelope(
     "ApiKeyListEnvelope", fields.List(fields.Nested(ApiKeyData), required=True)
 )
+ApiVersionEnvelope = envelope("ApiVersionEnvelope", fields.Nested(ApiVersionOut, required=True))
 HealthEnvelope = envelope("HealthEnvelope", fields.Nested(HealthOut, required=True))
 IndexEnvelope = envelope("IndexEnvelope", fields.Nested(VersionInfo, required=True))
 MessageEnvelope = envelope(
@@ -138,5 +139,6 @@ RESPONSES = {
     "api_key_list": ApiKeyListEnvelope,
     "api_key_revoked": MessageEnvelope,
     "index": IndexEnvelope,
+    "api_version": ApiVersionEnvelope,
 }
 ERROR = Error

@@ -109,6 +109,22 @@ def revoke_key(key_id: int, actor: Principal, *, only_active: bool = False) -> A
     return key
 
 
+def find_active_key(raw: str) -> ApiKey | None:
+    """The active key ``raw`` names, or None for a malformed, unknown, wrong or revoked key."""
+    key = _matching_key(raw)
+    return key if key is not None and key.revoked_at is None else None
+
+
+def _matching_key(raw: str) -> ApiKey | None:
+    match = _KEY_FORMAT.fullmatch(raw)
+    if match is None:
+        return None
+    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == match.group(1)))
+    if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw)):
+        return None
+    return key
+
+
 def authenticate_key(raw: str) -> ApiKey:
     """The key ``raw`` names. Raises Unauthorized(api_key_invalid) for a malformed, unknown or
     wrong key, Unauthorized(api_key_revoked) for a revoked one.
@@ -116,11 +132,8 @@ def authenticate_key(raw: str) -> ApiKey:
     A key is only said to be revoked when the whole key matches, so probing prefixes tells
     nothing.
     """
-    match = _KEY_FORMAT.fullmatch(raw)
-    key = None
-    if match is not None:
-        key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == match.group(1)))
-    if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw)):
+    key = _matching_key(raw)
+    if key is None:
         raise Unauthorized(INVALID_KEY, reason="api_key_invalid")
     if key.revoked_at is not None:
         raise Unauthorized(REVOKED_KEY, reason="api_key_revoked")

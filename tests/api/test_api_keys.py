@@ -23,7 +23,7 @@ OPERATOR = Principal.for_operator()  # the command line: may manage keys
 KEY_FORMAT = re.compile(r"^bk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
 KEY_FIELDS = {
     *("id", "name", "prefix", "scopes", "created_by", "created_at", "last_used_at"),
-    *("revoked_at", "links"),
+    *("revoked_at", "pinned_version", "links"),
 }
 BOOK = {"title": "Dune", "author": "Frank Herbert"}
 QUERY_KEY_PARAMS = ["api_key", "apikey", "api-key", "key", "x-api-key", "API_KEY", "X-Api-Key"]

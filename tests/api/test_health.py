@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -86,7 +87,10 @@ def test_a_database_ahead_of_the_migrations_is_not_at_the_head(ctx):
 
 
 def test_the_heads_are_the_last_migration(ctx):
-    assert health_service.migration_heads(ctx.extensions["migrate"].directory) == {"0003"}
+    # Revisions are numbered like their files (0001_..., 0002_...): the head is the highest.
+    directory = Path(ctx.extensions["migrate"].directory) / "versions"
+    last = max(path.name.split("_", 1)[0] for path in directory.glob("[0-9]*_*.py"))
+    assert health_service.migration_heads(ctx.extensions["migrate"].directory) == {last}
 
 
 def test_a_failed_read_on_a_reachable_database_is_tried_again(ctx, monkeypatch):

@@ -5,7 +5,7 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-DOCUMENTED_METHODS = {"get", "post", "put", "delete"}
+DOCUMENTED_METHODS = {"get", "post", "put", "patch", "delete"}
 PATH_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 
 

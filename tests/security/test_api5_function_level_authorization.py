@@ -12,9 +12,10 @@ KEY_ROUTES = [
     ("POST", "/api-keys", {"json": {"name": "x", "scopes": ["read", "write"]}}),
     ("GET", "/api-keys", {}),
     ("GET", "/api-keys/{id}", {}),
+    ("PATCH", "/api-keys/{id}", {"json": {"pinned_version": "2"}}),
     ("DELETE", "/api-keys/{id}", {}),
 ]
-KEY_ROUTE_IDS = ["create", "list", "read", "revoke"]
+KEY_ROUTE_IDS = ["create", "list", "read", "pin", "revoke"]
 
 
 def _set_role(app, user_id: int, role: str) -> None:
@@ -87,7 +88,8 @@ def test_only_an_admin_user_manages_api_keys(
     assert "data" not in response.get_json()
     assert count_rows(app, ApiKey) == keys_before
     with app.app_context():
-        assert db.session.get(ApiKey, target.id).revoked_at is None
+        stored = db.session.get(ApiKey, target.id)
+        assert (stored.revoked_at, stored.pinned_version) == (None, None)
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs"), KEY_ROUTES, ids=KEY_ROUTE_IDS)
@@ -225,10 +227,11 @@ def test_other_methods_are_405_with_allow(
     ("method", "path", "allowed"),
     [
         ("PUT", "/api-keys", {"GET", "HEAD", "OPTIONS", "POST"}),
-        ("PATCH", "/api-keys/{id}", {"GET", "HEAD", "OPTIONS", "DELETE"}),
-        ("POST", "/api-keys/{id}", {"GET", "HEAD", "OPTIONS", "DELETE"}),
+        ("PATCH", "/api-keys", {"GET", "HEAD", "OPTIONS", "POST"}),
+        ("PUT", "/api-keys/{id}", {"GET", "HEAD", "OPTIONS", "PATCH", "DELETE"}),
+        ("POST", "/api-keys/{id}", {"GET", "HEAD", "OPTIONS", "PATCH", "DELETE"}),
     ],
-    ids=["PUT-collection", "PATCH-key", "POST-key"],
+    ids=["PUT-collection", "PATCH-collection", "PUT-key", "POST-key"],
 )
 def test_other_methods_on_api_keys_are_405_with_allow(
     v2, app, make_key, admin_headers, method, path, allowed
@@ -259,3 +262,58 @@ def test_method_override_query_parameters_are_ignored(api, app, make_book, admin
 
     assert response.status_code == 405
     assert stored_book(app, book.id) is not None
+
+
+# --- /auth/me/api-version: a user's own pin, from v2 on ------------------------------------------
+
+
+PIN_PATH = "/auth/me/api-version"
+
+
+def _pin_of(app, user_id: int) -> str | None:
+    with app.app_context():
+        return db.session.get(User, user_id).pinned_version
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "read-write-key-of-an-admin"])
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_the_pin_routes_need_a_signed_in_user(keys_api, app, user, callers, caller, method):
+    headers, _status, _reason = callers[caller]
+
+    response = send(keys_api, method, PIN_PATH, headers=headers, json={"version": "2"})
+
+    assert response.status_code == 401
+    assert keys_api.error(response)["reason"] == "token_missing"
+    assert _pin_of(app, user.id) is None
+
+
+def test_a_user_pins_only_their_own_version(keys_api, app, user, make_user, auth_headers):
+    other = make_user()
+
+    response = send(keys_api, "PUT", PIN_PATH, headers=auth_headers(user), json={"version": "2"})
+
+    assert response.status_code == 200
+    assert (_pin_of(app, user.id), _pin_of(app, other.id)) == ("2", None)
+    read = send(keys_api, "GET", PIN_PATH, headers=auth_headers(other))
+    assert keys_api.data(read)["pinned_version"] is None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "headers"),
+    [("/api/v1", {}), ("/api", {}), ("/api", {"API-Version": "1"})],
+    ids=["v1", "unversioned-default", "unversioned-v1"],
+)
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_the_pin_routes_do_not_exist_in_v1(
+    client, app, user, auth_headers, prefix, headers, method
+):
+    response = client.open(
+        prefix + PIN_PATH,
+        method=method,
+        headers={**auth_headers(user), **headers},
+        json={"version": "2"},
+    )
+
+    assert response.status_code == 404
+    assert response.headers["API-Version"] == "1"
+    assert _pin_of(app, user.id) is None

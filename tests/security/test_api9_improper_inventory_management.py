@@ -266,6 +266,33 @@ INVENTORY: dict[tuple[str, str], list[str]] = {
         T5 + "test_an_admin_user_manages_api_keys",
         T5 + "test_api_key_management_does_not_exist_in_v1",
     ],
+    ("/api/api-keys/<int:key_id>", "PATCH"): [
+        T5 + "test_only_an_admin_user_manages_api_keys",
+        T5 + "test_an_admin_user_manages_api_keys",
+        T5 + "test_api_key_management_does_not_exist_in_v1",
+    ],
+    ("/api/v2/api-keys/<int:key_id>", "PATCH"): [
+        T5 + "test_only_an_admin_user_manages_api_keys",
+        T5 + "test_an_admin_user_manages_api_keys",
+    ],
+    # A user's own version pin (v2 only, like API keys)
+    ("/api/auth/me/api-version", "GET"): [
+        T5 + "test_the_pin_routes_need_a_signed_in_user",
+        T5 + "test_the_pin_routes_do_not_exist_in_v1",
+    ],
+    ("/api/auth/me/api-version", "PUT"): [
+        T5 + "test_the_pin_routes_need_a_signed_in_user",
+        T5 + "test_a_user_pins_only_their_own_version",
+        T5 + "test_the_pin_routes_do_not_exist_in_v1",
+    ],
+    ("/api/v2/auth/me/api-version", "GET"): [
+        T5 + "test_the_pin_routes_need_a_signed_in_user",
+        T5 + "test_a_user_pins_only_their_own_version",
+    ],
+    ("/api/v2/auth/me/api-version", "PUT"): [
+        T5 + "test_the_pin_routes_need_a_signed_in_user",
+        T5 + "test_a_user_pins_only_their_own_version",
+    ],
     ("/api/v2/api-keys", "POST"): [
         T5 + "test_only_an_admin_user_manages_api_keys",
         T3 + "test_api_key_creation_refuses_secret_and_state_fields",
