@@ -30,11 +30,10 @@ class Page(Generic[T]):
     page: int | None
     per_page: int
     # Whether items exist after / before this page, when known from the query itself (a cursor
-    # page, or a total that was only counted up to a limit); None: derived from the total.
+    # page, or a filtered total that was only counted up to a limit, and so is a lower bound);
+    # None: derived from the total.
     more: bool | None = None
     earlier: bool | None = None
-    # False when ``total`` is a lower bound: a filtered list is counted up to a limit.
-    total_exact: bool = True
     # Where this page starts and ends, for cursors to the neighbouring pages.
     first: Position | None = None
     last: Position | None = None

@@ -128,7 +128,6 @@ def list_books(params: ListParams) -> Page:
         total=total,
         page=params.page if position is None else None,
         per_page=params.per_page,
-        total_exact=exact,
         first=_position(items[0]) if items else None,
         last=_position(items[-1]) if items else None,
     )
