@@ -8,34 +8,10 @@ from flask import Blueprint, Flask
 from flask.sessions import SessionInterface
 
 from api import versioning
-from api.registry import Registry
+from api.versioning.registry import Registry
 from core.config import load_config
-from core.extensions import cors, db, jwt, migrate
+from core.extensions import db, jwt, migrate
 from core.services import auth as auth_service
-
-CORS_ALLOW_HEADERS = [
-    "Authorization",
-    "Content-Type",
-    "API-Version",
-    "X-API-Key",
-    "If-Match",
-    "If-None-Match",
-    "X-Request-ID",
-]
-CORS_EXPOSE_HEADERS = [
-    "X-Total-Count",
-    "Link",
-    "Location",
-    "API-Version",
-    "Deprecation",
-    "Sunset",
-    "ETag",
-    "Retry-After",
-    "X-RateLimit-Limit",
-    "X-RateLimit-Remaining",
-    "X-RateLimit-Reset",
-    "X-Request-ID",
-]
 
 
 class NoCookieSessions(SessionInterface):
@@ -74,33 +50,26 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
-    from api import auth, pins, ratelimit, requestlog, security
+    from api.platform import authentication, cors, hardening, ratelimit, requestlog
+    from api.versioning import pins
 
-    app.after_request(security.merge_vary)  # first registered, so it runs last
-    cors.init_app(
-        app,
-        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
-        supports_credentials=app.config["CORS_ALLOW_CREDENTIALS"],
-        send_wildcard="*" in app.config["CORS_ORIGINS"],  # "*" rather than echoing the origin
-        allow_headers=CORS_ALLOW_HEADERS,
-        expose_headers=CORS_EXPOSE_HEADERS,
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        max_age=600,
-    )
+    app.after_request(hardening.merge_vary)  # first registered, so it runs last
+    cors.init_app(app)
 
-    auth.init_app(app)
+    authentication.init_app(app)
     pins.init_app(app)
     with app.app_context():
         auth_service.prepare()
     ratelimit.init_app(app)
     # After the limiter's check, so that a client sending bad credentials is still limited.
-    app.before_request(auth.judge_sent_credentials)
-    security.init_app(app)
+    app.before_request(authentication.judge_sent_credentials)
+    hardening.init_app(app)
     requestlog.init_app(app)  # last: its clock starts before every other hook
 
 
 def register_blueprints(app: Flask, versions: Registry) -> None:
-    from api import directory, resources
+    from api import resources
+    from api.platform import directory
 
     versioning.init_app(app, versions)
     api_bp = Blueprint("api", __name__, url_prefix="/api")
@@ -110,21 +79,25 @@ def register_blueprints(app: Flask, versions: Registry) -> None:
         api_bp.register_blueprint(resources.version_blueprint(version))
     app.register_blueprint(api_bp)
 
-    from api import docs
+    from api.platform import docs
 
     docs.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:
-    from api.errors import register_error_handlers as register
+    from api.platform.errors import register_error_handlers as register
 
     register(app)
 
 
 def register_commands(app: Flask) -> None:
-    from api.cli import register
+    """Operator commands, each defined beside the code it drives (``changelog`` beside the
+    registry, in ``api.versioning``)."""
+    from api.resources import accounts, api_keys
+    from core import samples
 
-    register(app)
+    for command in (*accounts.COMMANDS, *api_keys.COMMANDS, samples.seed):
+        app.cli.add_command(command)
 
 
 def _migrations_dir() -> str:

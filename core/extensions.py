@@ -3,11 +3,7 @@
 import sqlite3
 import time
 
-from flask import current_app
-from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -34,29 +30,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 jwt = JWTManager()
-cors = CORS()
-
-
-def _counts_against_the_limit(response) -> bool:
-    # A 304 costs the server no body and saves the client a download: revalidating is free.
-    return response.status_code != 304
-
-
-# One limiter for the process. Behaviour is fixed here; the limits themselves are read from
-# the app's configuration on every request, so each app can set its own. The default limit is
-# one budget per client across every route (and every version's URL of it). A request is
-# checked against it on arrival and charged once its response is known.
-limiter = Limiter(
-    key_func=get_remote_address,
-    application_limits=[lambda: current_app.config["LIMIT_DEFAULT"]],
-    application_limits_deduct_when=_counts_against_the_limit,
-    headers_enabled=True,
-    strategy="fixed-window",
-    # Storage down: keep limiting, per process, in memory; retry the storage with back-off.
-    in_memory_fallback_enabled=True,
-    swallow_errors=True,
-)
-
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 

@@ -21,8 +21,8 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_migrate import upgrade
 
 from api import create_app
-from api.registry import Registry
 from api.v2.presenter import V2Presenter
+from api.versioning.registry import Registry
 from api.versions import REGISTRY
 from core.extensions import db
 from core.models import ROLE_ADMIN, ROLE_USER, Book, User

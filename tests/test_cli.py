@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from core.models import ROLE_ADMIN, ROLE_USER, Book, RevokedToken, User
+from core.samples import SAMPLE_BOOKS
 from core.services import auth
-from core.services.catalogue import SAMPLE_BOOKS
 from tests.conftest import PASSWORD, bearer
 
 ADMIN_EMAIL = "root@example.com"

@@ -103,7 +103,9 @@ def outside_flask(stack: list[Frame]) -> bool:
 
 def marshmallow(kind: str) -> Rule:
     def rule(stack: list[Frame]) -> bool:
-        if not any(p.startswith("marshmallow/") or p == "api/schemas.py" for _f, p in stack):
+        if not any(
+            p.startswith("marshmallow/") or p == "api/representations.py" for _f, p in stack
+        ):
             return False
         loading = any(f.rsplit(".", 1)[-1] in ("load", "load_query") for f, _p in stack)
         return loading == (kind == "load")
@@ -147,16 +149,24 @@ BUCKETS: list[tuple[str, str, Rule]] = [
     ("SQL", "SQLAlchemy type processing (datetimes)", sqlalchemy_part("types")),
     ("Auth", "password hashing", in_package("werkzeug/security.py", "hashlib")),
     ("Auth", "JWT verify (flask-jwt-extended, PyJWT)", in_package("flask_jwt_extended/", "jwt/")),
-    ("Hooks", "request log (api/requestlog.py)", in_package("api/requestlog.py")),
+    ("Hooks", "request log (api/platform/requestlog.py)", in_package("api/platform/requestlog.py")),
     (
         "Hooks",
         "Flask-Limiter (disabled)",
-        in_package("flask_limiter/", "limits/", "api/ratelimit.py"),
+        in_package("flask_limiter/", "limits/", "api/platform/ratelimit.py"),
     ),
     ("Hooks", "CORS (flask_cors after_request)", in_package("flask_cors/")),
     ("Hooks", "version select + headers", calls("_select_version", "_version_headers")),
-    ("Hooks", "hardening: header size, nosniff, merge_vary", in_package("api/security.py")),
-    ("Hooks", "API-key-in-query check (api/auth.py)", calls("_refuse_keys_in_query")),
+    (
+        "Hooks",
+        "hardening: header size, nosniff, merge_vary",
+        in_package("api/platform/hardening.py"),
+    ),
+    (
+        "Hooks",
+        "API-key-in-query check (api/platform/authentication.py)",
+        calls("_refuse_keys_in_query"),
+    ),
     ("Presentation", "marshmallow dump (serialization)", marshmallow("dump")),
     ("Presentation", "marshmallow load (query/body validation)", marshmallow("load")),
     ("Presentation", "url_for / links / Link header", links),

@@ -10,15 +10,15 @@ them.
 
 from flask import Blueprint, current_app, jsonify, url_for
 
-from api.openapi import document, openapi_document
-from api.registry import Version
-from api.resources import api_keys, api_version, auth, books, health
+from api.platform.openapi import document, openapi_document
+from api.resources import accounts, api_keys, api_version, books, health
 from api.versioning import present, serving, version_status
+from api.versioning.registry import Version
 
 RESOURCES = {
     "health": health,
     "books": books,
-    "auth": auth,
+    "auth": accounts,
     "api_keys": api_keys,
     "api_version": api_version,
 }

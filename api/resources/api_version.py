@@ -6,12 +6,12 @@ An API key's pin is the admin's to set (``PATCH /api-keys/<id>``, ``flask pin-ap
 from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 
-from api.http import json_body
-from api.openapi import document
-from api.pins import VersionPinSchema, pin_rules
+from api.platform.bodies import json_body
+from api.platform.openapi import document
 from api.versioning import present, serves
-from core.schemas import load
+from api.versioning.pins import VersionPinSchema, pin_rules
 from core.services import pins
+from core.validation import load
 
 _pin_schema = VersionPinSchema()
 _TAGS = ("auth",)

@@ -2,15 +2,15 @@
 
 from flask import Blueprint, request
 
-from api import conditional
-from api.auth import authenticated, current_principal
-from api.http import json_body
-from api.openapi import document
-from api.pagination import list_params
+from api.platform import conditional
+from api.platform.authentication import authenticated, current_principal
+from api.platform.bodies import json_body
+from api.platform.openapi import document
+from api.platform.pagination import list_params
 from api.versioning import present, serving
 from core.models import SCOPE_WRITE
-from core.schemas import BookSchema, ListQuerySchema, load, load_query
 from core.services import books
+from core.validation import BookSchema, ListQuerySchema, load, load_query
 
 
 @document("book_page", query=ListQuerySchema, etag=True, conditional="read", tags=("books",))

@@ -2,9 +2,9 @@
 
 from flask import Blueprint, current_app
 
-from api.errors import DATABASE_UNAVAILABLE
-from api.openapi import document
-from api.ratelimit import exempt
+from api.platform.errors import DATABASE_UNAVAILABLE
+from api.platform.openapi import document
+from api.platform.ratelimit import exempt
 from api.versioning import present
 from core.errors import ServiceUnavailable
 from core.services import health as health_service

@@ -1,7 +1,7 @@
 """v1: the flat JSON presentation (see presenter.py); routes are shared in api.resources."""
 
-from api.registry import Version
 from api.v1.presenter import V1Presenter
+from api.versioning.registry import Version
 
 VERSION = Version(
     number="1",

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from flask import Response
 
-from api.pagination import page_links
-from api.presenters import Presenter
-from api.schemas import book_dict, user_out
-from api.v1 import schemas
+from api.platform.pagination import page_links
+from api.representations import book_dict, user_out
+from api.v1 import outputs
+from api.versioning.presenter import Presenter
 from core.paging import Page
 from core.services.auth import TokenPair
 from core.services.books import ListParams
 
 
 class V1Presenter(Presenter):
-    schemas = schemas
+    schemas = outputs  # the output schemas the OpenAPI document shows
     status_overrides = {"book_deleted": 204}
 
     def book(self, book, status: int = 200, headers: dict | None = None) -> Response:

@@ -1,7 +1,7 @@
 """v2: envelope-and-links presentation (presenter.py); routes are shared in api.resources."""
 
-from api.registry import BASE_RESOURCES, Change, Version
 from api.v2.presenter import V2Presenter
+from api.versioning.registry import BASE_RESOURCES, Change, Version
 
 
 def _book_to_v1(body: dict) -> dict:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Response
 
-from api.pagination import CursorListQuerySchema, next_cursor, page_links, prev_cursor
-from api.presenters import Presenter
-from api.schemas import api_key_out, api_version_out, book_dict, user_out
-from api.v2 import schemas
+from api.platform.pagination import CursorListQuerySchema, next_cursor, page_links, prev_cursor
+from api.representations import api_key_out, api_version_out, book_dict, user_out
+from api.v2 import outputs
+from api.versioning.presenter import Presenter
 from core.paging import Page
-from core.schemas import ListQuerySchema
 from core.services.auth import TokenPair
 from core.services.books import ListParams
+from core.validation import ListQuerySchema
 
 _OMIT = object()
 # A stand-in id, unlike any character of the rest of a book's URL.
@@ -19,7 +19,7 @@ _URL_ID = 987654321
 
 
 class V2Presenter(Presenter):
-    schemas = schemas
+    schemas = outputs  # the output schemas the OpenAPI document shows
     request_schemas = {ListQuerySchema: CursorListQuerySchema}
 
     def envelope(

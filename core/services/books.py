@@ -25,8 +25,8 @@ from core.extensions import db
 from core.models import MAX_ID, SCOPE_WRITE, YEAR_NULLS_HIGH, YEAR_NULLS_LOW, Book, BookStats
 from core.paging import Page, Position
 from core.principal import Principal
-from core.schemas import MAX_PER_PAGE, MAX_YEAR
 from core.search import Condition, contains, plain
+from core.validation import MAX_PER_PAGE, MAX_YEAR
 
 DUPLICATE_ISBN = "A book with this ISBN already exists"
 

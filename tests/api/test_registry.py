@@ -11,13 +11,13 @@ from types import SimpleNamespace
 import pytest
 from marshmallow import fields, validate
 
-from api.registry import Change, Registry
-from api.schemas import BookOut
+from api.representations import BookOut
 from api.v2 import VERSION as V2
-from api.v2 import schemas as v2_schemas
+from api.v2 import outputs as v2_schemas
 from api.v2.presenter import V2Presenter
+from api.versioning.registry import Change, Registry
 from api.versions import REGISTRY
-from core.schemas import MAX_YEAR, BookSchema, StrictInteger
+from core.validation import MAX_YEAR, BookSchema, StrictInteger
 from tests.api import test_auth, test_lifecycle
 from tests.conftest import TEST_NOW, Api
 

@@ -8,9 +8,9 @@ from core.extensions import db
 from core.models import ROLE_ADMIN, Book
 from core.paging import Page
 from core.principal import Principal
-from core.schemas import MAX_PER_PAGE
 from core.services import auth, books
 from core.services.books import ListParams
+from core.validation import MAX_PER_PAGE
 from tests.conftest import PASSWORD
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import click
+from flask.cli import with_appcontext
+
 from core.extensions import db
 from core.models import Book
 from core.services.books import count_books
@@ -89,3 +92,15 @@ def load_samples(*, only_if_empty: bool) -> int:
     db.session.add_all(added)
     db.session.commit()
     return len(added)
+
+
+@click.command("seed")
+@with_appcontext
+@click.option("--if-empty", is_flag=True, help="Only when the catalogue has no books.")
+def seed(if_empty: bool):
+    """Load the sample books."""
+    added = load_samples(only_if_empty=if_empty)
+    if added == 0:
+        click.echo("No sample books added (the catalogue already has books).")
+    else:
+        click.echo(f"Added {added} sample books.")

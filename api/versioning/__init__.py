@@ -13,10 +13,10 @@ from functools import wraps
 import click
 from flask import Flask, current_app, g, request, url_for
 
-from api import lifecycle
-from api.pins import client_pin
-from api.presenters import Presenter
-from api.registry import Registry, Version, changelog
+from api.versioning import lifecycle
+from api.versioning.pins import client_pin
+from api.versioning.presenter import Presenter
+from api.versioning.registry import Registry, Version, changelog
 from core.errors import BadRequest, NotFound
 
 VERSION_HEADER = "API-Version"

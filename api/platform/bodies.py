@@ -1,4 +1,5 @@
-"""Request parsing and response helpers shared by every version."""
+"""JSON request bodies, read the same way by every version: 415 for another media type, 400
+for broken JSON or a truncated body."""
 
 from __future__ import annotations
 
@@ -61,8 +62,3 @@ def _encodable(value) -> bool:
     if isinstance(value, list):
         return all(_encodable(item) for item in value)
     return True
-
-
-def link_header(links: dict[str, str]) -> str:
-    """An RFC 8288 Link header value from relation → URL."""
-    return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())

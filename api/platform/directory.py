@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, url_for
 
-from api import lifecycle
-from api.versioning import registry, version_status
+from api.versioning import lifecycle, registry, version_status
 
 
 def directory():

@@ -2,7 +2,14 @@
 
 from marshmallow import Schema, fields
 
-from api.schemas import ApiKeyOut, ApiVersionOut, BookOut, ErrorDetails, HealthOut, UserOut
+from api.representations import (
+    ApiKeyOut,
+    ApiVersionOut,
+    BookOut,
+    ErrorDetails,
+    HealthOut,
+    UserOut,
+)
 
 
 class ResourceLinks(Schema):

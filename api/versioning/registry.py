@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from api.presenters import Presenter
+    from api.versioning.presenter import Presenter
 
 # Resources every version serves; a version may add more (e.g. "api_keys").
 BASE_RESOURCES = frozenset({"health", "books", "auth"})

@@ -17,8 +17,8 @@ from marshmallow import fields
 from core.errors import BadRequest
 from core.models import MAX_ID
 from core.paging import Page, Position
-from core.schemas import ListQuerySchema
 from core.services.books import ListParams
+from core.validation import ListQuerySchema
 
 CURSOR = "cursor"
 _SALT = "book-list-cursor"
@@ -139,3 +139,8 @@ def page_links(base: str, page: Page, cursors: tuple[str | None, str | None]) ->
     if page.has_prev:
         links["prev"] = at("page", min(page.page - 1, page.last_page))
     return links
+
+
+def link_header(links: dict[str, str]) -> str:
+    """An RFC 8288 Link header value from relation → URL."""
+    return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())

@@ -1,6 +1,6 @@
 """Output schemas shared by every version: how a book, a user, tokens and keys look on the wire.
 
-Each version's ``schemas`` module wraps these in its own response shapes; the OpenAPI document
+Each version's ``outputs`` module wraps these in its own response shapes; the OpenAPI document
 of a version is generated from them.
 """
 

@@ -4,7 +4,7 @@ package (no CDN, so it works offline), switching between the documents of every 
 from flask import Flask, url_for
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from core.extensions import limiter
+from api.platform.ratelimit import limiter
 
 DOCS_PATH = "/api/docs"
 

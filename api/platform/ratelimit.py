@@ -11,9 +11,30 @@ import hashlib
 import logging
 
 from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core.extensions import limiter
+
+def _counts_against_the_limit(response) -> bool:
+    # A 304 costs the server no body and saves the client a download: revalidating is free.
+    return response.status_code != 304
+
+
+# One limiter for the process. Behaviour is fixed here; the limits themselves are read from
+# the app's configuration on every request, so each app can set its own. The default limit is
+# one budget per client across every route (and every version's URL of it). A request is
+# checked against it on arrival and charged once its response is known.
+limiter = Limiter(
+    key_func=get_remote_address,
+    application_limits=[lambda: current_app.config["LIMIT_DEFAULT"]],
+    application_limits_deduct_when=_counts_against_the_limit,
+    headers_enabled=True,
+    strategy="fixed-window",
+    # Storage down: keep limiting, per process, in memory; retry the storage with back-off.
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+)
 
 
 def _config(name: str):

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from api.schemas import BookOut, ErrorDetails, HealthOut, UserOut
+from api.representations import BookOut, ErrorDetails, HealthOut, UserOut
 
 
 class BookPage(Schema):

@@ -15,9 +15,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema
 
-from api import lifecycle
-from api.registry import Version
-from api.schemas import Timestamp
+from api.representations import Timestamp
+from api.versioning import lifecycle
+from api.versioning.registry import Version
 
 OPENAPI_VERSION = "3.0.3"
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")

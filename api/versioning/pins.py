@@ -8,9 +8,9 @@ from flask_jwt_extended import decode_token
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.extensions import db
-from core.schemas import BodySchema, VersionName
 from core.services import pins
 from core.services.pins import PinRules
+from core.validation import BodySchema, VersionName
 
 API_KEY_HEADER = "X-API-Key"
 # Which pin serves an unversioned request depends on who sends it.
@@ -19,8 +19,7 @@ CREDENTIAL_HEADERS = ("Authorization", API_KEY_HEADER)
 
 def servable_versions() -> tuple[str, ...]:
     """The versions a client may pin, oldest first: every registered one not retired."""
-    from api import lifecycle
-    from api.versioning import registry
+    from api.versioning import lifecycle, registry
 
     return tuple(n for n in registry().numbers if lifecycle.status(n) != "retired")
 
@@ -56,7 +55,8 @@ def client_pin() -> str | None:
 
     An API key counts when it is active and whole; a token when its signature holds (an
     expired or revoked one still names its user, so its 401 comes in the user's version).
-    Credentials are judged later (``api.auth``): here a bad one only names no pin, and a
+    Credentials are judged later (``api.platform.authentication``): here a bad one only names no
+    pin, and a
     database problem is left to the route. One indexed lookup, once per request.
     """
     if "client_pin" not in g:

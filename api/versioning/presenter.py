@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 from flask import Response, jsonify, url_for
 from marshmallow import Schema
 
-from api.http import link_header
+from api.platform.pagination import link_header
 from core.paging import Page
-from core.schemas import ListQuerySchema
 from core.services.auth import TokenPair
 from core.services.books import ListParams
+from core.validation import ListQuerySchema
 
 if TYPE_CHECKING:
-    from api.registry import Version
+    from api.versioning.registry import Version
 
 
 class Presenter(ABC):

@@ -1,14 +1,18 @@
 """Accounts and tokens: register, login, refresh, logout, me."""
 
+import click
 from flask import Blueprint
+from flask.cli import with_appcontext
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 
-from api.http import json_body
-from api.openapi import document
-from api.ratelimit import login_email_limit, login_limit, register_limit
+from api.platform.bodies import json_body
+from api.platform.cli import validated
+from api.platform.openapi import document
+from api.platform.ratelimit import login_email_limit, login_limit, register_limit
 from api.versioning import present, serving
-from core.schemas import LoginSchema, LogoutSchema, RegisterSchema, load
+from core.errors import Conflict
 from core.services import auth
+from core.validation import LoginSchema, LogoutSchema, RegisterSchema, load
 
 
 @document("registered", status=201, body=RegisterSchema, errors=(409,), tags=("auth",))
@@ -59,3 +63,38 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/auth/refresh", view_func=refresh, methods=["POST"])
     bp.add_url_rule("/auth/logout", view_func=logout, methods=["POST"])
     bp.add_url_rule("/auth/me", view_func=me, methods=["GET"])
+
+
+# Operator commands: ``flask --app wsgi <command>``.
+
+
+@click.command("create-admin")
+@with_appcontext
+@click.option("--email", required=True, help="The admin's email address.")
+@click.option(
+    "--password",
+    envvar="ADMIN_PASSWORD",
+    help="The password (8-128 characters); else ADMIN_PASSWORD, else a prompt.",
+)
+def create_admin(email: str, password: str | None):
+    """Create an admin account."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    data = validated(RegisterSchema(), {"email": email, "password": password})
+    try:
+        user = auth.create_admin(data["email"], data["password"])
+    except Conflict:
+        raise click.ClickException(
+            f"a user with the email {data['email']} already exists"
+        ) from None
+    click.echo(f"Created admin {user.email} (id {user.id}).")
+
+
+@click.command("purge-revoked-tokens")
+@with_appcontext
+def purge_revoked_tokens():
+    """Delete revocation entries for tokens that have expired anyway."""
+    click.echo(f"Removed {auth.purge_expired_revocations()} expired revocation entries.")
+
+
+COMMANDS = (create_admin, purge_revoked_tokens)

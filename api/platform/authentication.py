@@ -13,7 +13,7 @@ from functools import wraps
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
-from api.errors import render_error
+from api.platform.errors import render_error
 from api.versioning import is_api_path
 from core.errors import BadRequest, Unauthorized
 from core.extensions import jwt

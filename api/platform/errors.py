@@ -9,11 +9,11 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from api.requestlog import request_id
+from api.platform.requestlog import request_id
 from api.versioning import present
 from core.errors import DomainError, ServiceUnavailable
 
-log = logging.getLogger("api.errors")
+log = logging.getLogger("api.platform.errors")
 
 UNEXPECTED = "An unexpected error occurred"
 DATABASE_UNAVAILABLE = {

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from flask import Flask, current_app
 
-from api.registry import Registry
+from api.versioning.registry import Registry
 from core.config import LIFECYCLE_SETTING, ConfigError, utc_now
 from core.errors import DomainError
 
