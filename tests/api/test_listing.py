@@ -51,7 +51,7 @@ def ids(api, response) -> list[int]:
 def paging(api, response) -> tuple[int, int]:
     """(page, per_page) as the response states them."""
     body = response.get_json()
-    meta = body["pagination"] if api.version == "2" else body
+    meta = body["pagination"] if api.enveloped else body
     return meta["page"], meta["per_page"]
 
 
