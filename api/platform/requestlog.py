@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, request
 
-from api.versioning import current_version, is_api_path
+from api.versioning import current_version, is_api_path, version_source
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -66,6 +66,12 @@ def _principal() -> dict:
     return {"user_id": int(user_id) if user_id and user_id.isdigit() else None, "api_key_id": None}
 
 
+def _version() -> dict:
+    if not is_api_path(request.path):
+        return {"api_version": None, "version_source": None}
+    return {"api_version": current_version(), "version_source": version_source()}
+
+
 def _finish(response):
     response.headers[REQUEST_ID_HEADER] = request_id()
     if not current_app.config["REQUEST_LOG"]:
@@ -78,7 +84,7 @@ def _finish(response):
         "path": request.path,
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-        "api_version": current_version() if is_api_path(request.path) else None,
+        **_version(),
         **_principal(),
     }
     # makeRecord + handle is log.info without the caller lookup (a stack walk per request).

@@ -51,8 +51,9 @@ def path_version(path: str) -> str | None:
     return None
 
 
-def resolve_version(pin: str | None = None) -> tuple[str, bool]:
-    """Return (version, chosen_without_path) for the current request.
+def resolve_version(pin: str | None = None) -> tuple[str, str]:
+    """Return (version, how it was chosen) for the current request: ``path``, ``header``,
+    ``pin`` or ``default``.
 
     A version in the path wins; then the API-Version header; then ``pin`` (a client's pinned
     version, when it has one); then API_DEFAULT_VERSION. Raises UnsupportedVersion for an
@@ -60,25 +61,37 @@ def resolve_version(pin: str | None = None) -> tuple[str, bool]:
     """
     version = path_version(request.path)
     if version is not None:
-        return version, False
+        return version, "path"
     header = request.headers.get(VERSION_HEADER)
     if header is None:
-        return pin or client_pin() or current_app.config["API_DEFAULT_VERSION"], True
+        pinned = pin or client_pin()
+        if pinned:
+            return pinned, "pin"
+        return current_app.config["API_DEFAULT_VERSION"], "default"
     version = registry().parse(header)
     if version is None:
         raise UnsupportedVersion(header)
-    return version, True
+    return version, "header"
 
 
 def current_version() -> str:
     """The serving version; falls back to the default when the header was unusable."""
     if "api_version" not in g:
         try:
-            g.api_version, g.api_unversioned = resolve_version()
+            _remember(*resolve_version())
         except UnsupportedVersion:
-            g.api_version = current_app.config["API_DEFAULT_VERSION"]
-            g.api_unversioned = True
+            _remember(current_app.config["API_DEFAULT_VERSION"], "default")
     return g.api_version
+
+
+def version_source() -> str | None:
+    """How the serving version was chosen (``path``, ``header``, ``pin``, ``default``)."""
+    return g.get("api_version_source")
+
+
+def _remember(version: str, source: str) -> None:
+    g.api_version, g.api_version_source = version, source
+    g.api_unversioned = source != "path"
 
 
 def serving() -> Version:
@@ -119,7 +132,7 @@ def _exempt_from_lifecycle() -> bool:
 def _select_version():
     if not is_api_path(request.path):
         return None
-    g.api_version, g.api_unversioned = resolve_version()
+    _remember(*resolve_version())
     if not _exempt_from_lifecycle():
         lifecycle.check(g.api_version)  # a retired version never falls forward
     return None

@@ -28,10 +28,35 @@ def test_one_json_line_per_request(logged, capsys, version):
     assert first["path"] == f"/api/v{version}/books"  # never the query string
     assert first["status"] == 200
     assert first["api_version"] == version
+    assert first["version_source"] == "path"
     assert first["duration_ms"] >= 0
     assert first["time"].endswith("Z")
     assert first["user_id"] is None and first["api_key_id"] is None
     assert second["status"] == 404
+
+
+def test_the_line_names_how_the_version_was_chosen(logged, capsys, make_user, auth_headers):
+    user = make_user()
+    headers = auth_headers(user)
+    logged.put("/api/v2/auth/me/api-version", headers=headers, json={"version": "2"})
+    capsys.readouterr()
+
+    logged.get("/api/v1/books")
+    logged.get("/api/books", headers={"API-Version": "2"})
+    logged.get("/api/books", headers=headers)
+    logged.get("/api/books")
+    logged.get("/api/books", headers={"API-Version": "9"})
+    logged.get("/health")
+
+    chosen = [(line["api_version"], line["version_source"]) for line in _lines(capsys)]
+    assert chosen == [
+        ("1", "path"),
+        ("2", "header"),
+        ("2", "pin"),
+        ("1", "default"),
+        ("1", "default"),  # an unusable header is refused in the default version's shape
+        (None, None),
+    ]
 
 
 def test_user_id_is_logged_but_never_the_token_or_password(logged, capsys, make_user, auth_headers):
