@@ -16,3 +16,7 @@ limit_request_fields = 100
 limit_request_field_size = 32768
 # The app logs one JSON line per request on stderr; no second access log.
 accesslog = None
+# gunicorn's control socket (runtime management) is off unless GUNICORN_CONTROL_SOCKET names
+# this server's own path: several servers on one machine never share one socket.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket

@@ -61,8 +61,6 @@ def gunicorn(env: dict[str, str]):
             "1",
             "--bind",
             f"127.0.0.1:{port}",
-            "--control-socket",
-            str(Path(env["TMPDIR"]) / f"gunicorn-{port}.ctl"),
             "wsgi:app",
         ],
         cwd=ROOT,
@@ -82,3 +80,9 @@ def gunicorn(env: dict[str, str]):
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+def server_log(base: str, env: dict[str, str]) -> str:
+    """What the server at ``base`` (started by ``gunicorn(env)``) wrote to stderr so far."""
+    port = base.rsplit(":", 1)[1]
+    return (Path(env["TMPDIR"]) / f"gunicorn-{port}.log").read_text()

@@ -97,8 +97,6 @@ def test_gunicorn_with_two_workers_refuses_once_and_exits(environ, tmp_path):
             "2",
             "--bind",
             f"127.0.0.1:{free_port()}",
-            "--control-socket",
-            str(tmp_path / "gunicorn.ctl"),
             "wsgi:app",
         ],
         environ,

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.live import call as _call
-from tests.live import gunicorn
+from tests.live import gunicorn, server_log
 
 
 @pytest.fixture
@@ -105,3 +105,20 @@ def test_oversized_headers_never_reach_a_500(servers):
             urllib.request.urlopen(request, timeout=10)
         refused.value.close()
         assert refused.value.code == 431
+
+
+def test_servers_on_one_machine_share_no_control_socket(servers, tmp_path):
+    with servers(2) as bases:
+        assert [_call(f"{base}/api/v2/books")[0] for base in bases] == [200, 200]
+    logs = [server_log(base, {"TMPDIR": str(tmp_path)}) for base in bases]
+    assert all("Booting worker" in log and "Control socket" not in log for log in logs), logs
+
+
+def test_a_server_named_control_socket_is_its_own(servers, tmp_path):
+    socket_path = tmp_path / "books-1.ctl"
+    with servers(1, GUNICORN_CONTROL_SOCKET=str(socket_path)) as (base,):
+        assert _call(f"{base}/api/v2/books")[0] == 200
+        assert socket_path.exists()
+        assert f"Control socket listening at {socket_path}" in server_log(
+            base, {"TMPDIR": str(tmp_path)}
+        )
