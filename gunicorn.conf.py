@@ -20,3 +20,10 @@ accesslog = None
 # this server's own path: several servers on one machine never share one socket.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
+
+
+def worker_exit(server, worker):
+    """A worker that stops (SIGTERM, a reload, max_requests) flushes its usage counts first."""
+    from api.platform import usage
+
+    usage.flush_all()

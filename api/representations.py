@@ -83,6 +83,43 @@ class ApiVersionOut(Schema):
     )
 
 
+class EndpointUsageOut(Schema):
+    endpoint = fields.String(required=True, metadata={"example": "GET /books/<id>"})
+    requests = fields.Integer(required=True)
+
+
+class VersionUsageOut(Schema):
+    """One version in a client's own usage report."""
+
+    version = fields.String(required=True)
+    requests = fields.Integer(required=True)
+    last_seen = Timestamp(required=True)
+    endpoints = fields.List(fields.Nested(EndpointUsageOut), required=True)
+
+
+class UsageOut(Schema):
+    days = fields.Integer(required=True)
+    versions = fields.List(fields.Nested(VersionUsageOut), required=True)
+
+
+class UsageClientOut(Schema):
+    type = fields.String(required=True, metadata={"enum": ["user", "api_key", "anonymous"]})
+    id = fields.Integer(metadata={"description": "Users and API keys."})
+    email = fields.String(allow_none=True, metadata={"description": "Users; null once deleted."})
+    name = fields.String(allow_none=True, metadata={"description": "API keys; null once deleted."})
+
+
+class ClientUsageOut(Schema):
+    """One client's row in the admin's per-version report."""
+
+    client = fields.Nested(UsageClientOut, required=True)
+    requests = fields.Integer(required=True)
+    versions = fields.List(fields.String(), required=True)
+    endpoints = fields.List(fields.Nested(EndpointUsageOut), required=True)
+    first_seen = Timestamp(required=True)
+    last_seen = Timestamp(required=True)
+
+
 class HealthOut(Schema):
     status = fields.String(required=True)
     database = fields.String(required=True)
@@ -117,3 +154,5 @@ book_out = BookOut()
 user_out = UserOut()
 api_key_out = ApiKeyOut()
 api_version_out = ApiVersionOut()
+usage_out = UsageOut()
+client_usage_out = ClientUsageOut()

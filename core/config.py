@@ -220,10 +220,27 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         ),
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "bookapi",
         **limits,
+        # Version usage (contract §11): counted in memory, flushed every so many seconds to
+        # Redis when USAGE_STORAGE_URI (default: the rate limits' Redis) names one, else to the
+        # database.
+        "USAGE_COUNTING": _bool(env.get("USAGE_COUNTING"), True),
+        "USAGE_FLUSH_SECONDS": _int("USAGE_FLUSH_SECONDS", env.get("USAGE_FLUSH_SECONDS"), 5),
+        "USAGE_STORAGE_URI": _usage_storage(env.get("USAGE_STORAGE_URI"), storage_uri),
     }
     if app_env == "production":
         check_production(config)
     return config
+
+
+def _usage_storage(value: str | None, ratelimit_storage: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return (
+            ratelimit_storage if ratelimit_storage.startswith(("redis", "rediss")) else "database"
+        )
+    if value != "database" and not value.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"USAGE_STORAGE_URI must be database or a redis:// URL, got {value!r}")
+    return value
 
 
 def check_production(config: Mapping) -> None:

@@ -1,11 +1,13 @@
-"""SQLAlchemy models: users, books, revoked tokens and API keys."""
+"""SQLAlchemy models: users, books, revoked tokens, API keys and version usage."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -201,3 +203,24 @@ class ApiKey(VersionPin, db.Model):
 
     def __repr__(self) -> str:
         return f"<ApiKey {self.id} {self.prefix}>"
+
+
+class VersionUsage(db.Model):
+    """Requests per client, API version, endpoint and UTC day (contract §11).
+
+    ``client_type`` is ``user``, ``api_key`` or ``anonymous`` (``client_id`` 0). No foreign
+    keys: the counts of a deleted account or key are history and stay.
+    """
+
+    __tablename__ = "version_usage"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    client_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    client_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(16), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_version_usage_version_day", "version", "day"),)

@@ -199,3 +199,20 @@ def _flatten(value):
         yield from value
     else:
         yield value
+
+
+class UsageQuerySchema(Schema):
+    """Query parameters of a client's own usage report (contract §11)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    days = fields.Integer(load_default=30, strict=False, validate=validate.Range(min=1, max=90))
+
+
+class VersionUsageQuerySchema(UsageQuerySchema):
+    """Query parameters of the admin's per-version usage report; paged like other lists."""
+
+    version = VersionName(load_default=None)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))

@@ -32,7 +32,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14").strip()
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
-TABLES = ("api_keys", "revoked_tokens", "books", "users")
+TABLES = ("version_usage", "api_keys", "revoked_tokens", "books", "users")
 PASSWORD = "correct-horse-battery"
 # The lifecycle clock of test apps (``app.config["CLOCK"]``): tests that configure deprecation
 # dates do not change outcome as the calendar moves on; tests that need another instant set it.
@@ -47,6 +47,8 @@ def base_environ(database_url: str) -> dict[str, str]:
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "RATELIMIT_ENABLED": "false",
         "REQUEST_LOG": "false",
+        # Counts are flushed by the tests that read them, never behind another test's back.
+        "USAGE_FLUSH_SECONDS": "86400",
     }
 
 

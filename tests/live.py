@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 30
+# The running servers' processes by base URL, for tests that crash one on purpose.
+PROCESSES: dict[str, subprocess.Popen] = {}
 
 
 def free_port() -> int:
@@ -47,8 +50,9 @@ def _answers(base: str) -> bool:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str]):
-    """A one-worker gunicorn serving the app; yields its base URL and stops it afterwards."""
+def gunicorn(env: dict[str, str], workers: int = 1):
+    """A gunicorn (one worker unless told) serving the app, in its own process group; yields
+    its base URL and stops it (SIGTERM) afterwards."""
     port = free_port()
     log_path = Path(env["TMPDIR"]) / f"gunicorn-{port}.log"
     log = log_path.open("wb")
@@ -58,7 +62,7 @@ def gunicorn(env: dict[str, str]):
             "-m",
             "gunicorn",
             "--workers",
-            "1",
+            str(workers),
             "--bind",
             f"127.0.0.1:{port}",
             "wsgi:app",
@@ -67,6 +71,7 @@ def gunicorn(env: dict[str, str]):
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=log,  # a file, not a pipe: a full pipe would stall the server
+        start_new_session=True,  # so that crash() can kill the master and its workers at once
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -75,9 +80,12 @@ def gunicorn(env: dict[str, str]):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not start: " + log_path.read_text()[-2000:])
             time.sleep(0.05)  # waiting for the server to come up, not for a result
+        PROCESSES[base] = process
         yield base
     finally:
-        process.terminate()
+        PROCESSES.pop(base, None)
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=10)
         log.close()
 
@@ -86,3 +94,10 @@ def server_log(base: str, env: dict[str, str]) -> str:
     """What the server at ``base`` (started by ``gunicorn(env)``) wrote to stderr so far."""
     port = base.rsplit(":", 1)[1]
     return (Path(env["TMPDIR"]) / f"gunicorn-{port}.log").read_text()
+
+
+def crash(base: str) -> None:
+    """``kill -9`` the server at ``base``: its master and every worker, with no clean-up."""
+    process = PROCESSES[base]
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)

@@ -74,6 +74,7 @@ SQLITE_BATCH = 50_000
 CURSOR_DEPTH = 400
 MIN_SAMPLES = 5
 BIG = 1_000_000
+ROUNDS = 3  # alternating rounds of the counting on/off comparison
 USER = {"email": "bench@example.com", "password": "bench-password"}
 
 
@@ -294,6 +295,27 @@ def measure(app, token: str, size: int, requests: int, budget: float) -> list[st
     return rows
 
 
+def counting_overhead(app, url: str, requests: int, budget: float) -> list[str]:
+    """GET one book (v2) with usage counting on and off, in alternating rounds on one database,
+    so that a noisy machine slows both alike."""
+    off = create_app(
+        environ={"DATABASE_URL": url, "RATELIMIT_ENABLED": "false", "USAGE_COUNTING": "false"}
+    )
+    samples: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(ROUNDS):
+        for label, served in (("on", app), ("off", off)):
+            run = Runner(served.test_client(), requests, budget / (2 * ROUNDS))
+            samples[label] += run.time("GET", "/api/v2/books/1")
+    with off.app_context():
+        db.engine.dispose()
+    on, off_ms = statistics.median(samples["on"]), statistics.median(samples["off"])
+    return [
+        row("S1 GET one book, usage counting on", "v2", samples["on"]),
+        row("S1 GET one book, usage counting off", "v2", samples["off"]),
+        f"\nUsage counting costs {100 * (on - off_ms) / off_ms:+.1f} % on GET one book (p50).",
+    ]
+
+
 def page_memory(app) -> int:
     """Peak bytes traced while serving one v2 page of 100 books (after a warm-up request)."""
     client = app.test_client()
@@ -341,6 +363,7 @@ def main() -> int:
             with contextlib.redirect_stderr(devnull):
                 app, token, seeded = build(url, size)
                 rows = measure(app, token, size, options.requests, options.budget)
+                rows += counting_overhead(app, url, options.requests, options.budget)
                 peak = page_memory(app)
                 with app.app_context():
                     db.engine.dispose()

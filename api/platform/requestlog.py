@@ -54,7 +54,8 @@ def _start():
     request_id()
 
 
-def _principal() -> dict:
+def principal_ids() -> dict:
+    """The user and API key this request was made as (None: anonymous or not yet known)."""
     principal = g.get("principal")
     if principal is not None:
         return {
@@ -85,7 +86,7 @@ def _finish(response):
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
         **_version(),
-        **_principal(),
+        **principal_ids(),
     }
     # makeRecord + handle is log.info without the caller lookup (a stack walk per request).
     log.handle(

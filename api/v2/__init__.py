@@ -38,7 +38,7 @@ VERSION = Version(
     predecessor="1",
     strict_query=True,
     rotate_refresh_tokens=True,
-    resources=BASE_RESOURCES | {"api_keys", "api_version"},
+    resources=BASE_RESOURCES | {"api_keys", "api_version", "usage"},
     changes=(
         Change(
             "A book is wrapped in `{success, data, links}` and carries `links.self` and "
@@ -63,5 +63,9 @@ VERSION = Version(
         Change("Refresh rotates: a new refresh token each time, the presented one is revoked."),
         Change("Login and refresh add `expires_in`; register adds a `Location` header."),
         Change("API key management (`/api-keys`, admins only) is new."),
+        Change(
+            "Version usage reports are new: `/auth/me/usage` and, for admins, "
+            "`/admin/version-usage`."
+        ),
     ),
 )

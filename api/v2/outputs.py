@@ -6,8 +6,10 @@ from api.representations import (
     ApiKeyOut,
     ApiVersionOut,
     BookOut,
+    ClientUsageOut,
     ErrorDetails,
     HealthOut,
+    UsageOut,
     UserOut,
 )
 
@@ -105,6 +107,13 @@ ApiKeyListEnvelope = envelope(
     "ApiKeyListEnvelope", fields.List(fields.Nested(ApiKeyData), required=True)
 )
 ApiVersionEnvelope = envelope("ApiVersionEnvelope", fields.Nested(ApiVersionOut, required=True))
+UsageEnvelope = envelope("UsageEnvelope", fields.Nested(UsageOut, required=True))
+VersionUsagePageEnvelope = envelope(
+    "VersionUsagePageEnvelope",
+    fields.List(fields.Nested(ClientUsageOut), required=True),
+    pagination=fields.Nested(Pagination, required=True),
+    links=fields.Nested(PageLinks, required=True),
+)
 HealthEnvelope = envelope("HealthEnvelope", fields.Nested(HealthOut, required=True))
 IndexEnvelope = envelope("IndexEnvelope", fields.Nested(VersionInfo, required=True))
 MessageEnvelope = envelope(
@@ -147,5 +156,7 @@ RESPONSES = {
     "api_key_revoked": MessageEnvelope,
     "index": IndexEnvelope,
     "api_version": ApiVersionEnvelope,
+    "usage": UsageEnvelope,
+    "version_usage_page": VersionUsagePageEnvelope,
 }
 ERROR = Error

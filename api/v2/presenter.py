@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask import Response
 
 from api.platform.pagination import CursorListQuerySchema, next_cursor, page_links, prev_cursor
-from api.representations import api_key_out, api_version_out, book_dict, user_out
+from api.representations import (
+    api_key_out,
+    api_version_out,
+    book_dict,
+    client_usage_out,
+    usage_out,
+    user_out,
+)
 from api.v2 import outputs
 from api.versioning.presenter import Presenter
 from core.paging import Page
@@ -159,6 +166,29 @@ class V2Presenter(Presenter):
         """A signed-in user's version pin (a ``core.services.pins.PinState``)."""
         links = {"self": self.url("get_api_version"), "me": self.url("me")}
         return self.envelope(api_version_out.dump(state), links)
+
+    def usage(self, report: dict) -> Response:
+        """A client's own version usage (``core.services.usage.client_usage``)."""
+        links = {"self": self.url("my_usage", days=report["days"]), "me": self.url("me")}
+        return self.envelope(usage_out.dump(report), links)
+
+    def version_usage_page(self, page: Page, params: dict) -> Response:
+        """The admin's per-version usage report, paged like the book list."""
+        links = page_links(self.url("version_usage"), page, (None, None))
+        pagination = {
+            "page": page.page,
+            "per_page": page.per_page,
+            "total_pages": page.total_pages,
+            "total_items": page.total,
+            "has_next": page.has_next,
+            "has_prev": page.has_prev,
+            "next_cursor": None,
+            "prev_cursor": None,
+        }
+        data = client_usage_out.dump(page.items, many=True)
+        return self.envelope(
+            data, links, headers=self.list_headers(page, links), pagination=pagination
+        )
 
     def index(self, info: dict, links: dict) -> Response:
         return self.envelope(info, links)

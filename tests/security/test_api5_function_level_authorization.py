@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api.platform import usage
 from core.extensions import db
 from core.models import ROLE_ADMIN, ROLE_USER, ApiKey, User
 from tests.security.conftest import count_rows, send, stored_book
@@ -317,3 +318,60 @@ def test_the_pin_routes_do_not_exist_in_v1(
     assert response.status_code == 404
     assert response.headers["API-Version"] == "1"
     assert _pin_of(app, user.id) is None
+
+
+# --- Version usage (contract §11): a client's own counts; every client's for admins -----------
+
+
+USAGE_PATH = "/auth/me/usage"
+ADMIN_USAGE_PATH = "/admin/version-usage"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_only_an_admin_user_reads_every_clients_usage(keys_api, app, client, callers, caller):
+    client.get("/api/v1/books")
+    usage.flush(app)
+    headers, status, reason = callers[caller]
+
+    response = send(keys_api, "GET", ADMIN_USAGE_PATH, headers=headers)
+
+    assert response.status_code == status
+    assert keys_api.error(response)["reason"] == reason
+
+
+def test_an_admin_user_reads_every_clients_usage(keys_api, app, client, admin_headers):
+    client.get("/api/v1/books")
+    usage.flush(app)
+
+    response = send(keys_api, "GET", ADMIN_USAGE_PATH, headers=admin_headers)
+
+    assert response.status_code == 200
+    assert [row["client"] for row in keys_api.data(response)] == [{"type": "anonymous"}]
+
+
+def test_a_client_reads_only_its_own_usage(keys_api, app, client, user, make_user, auth_headers):
+    other = make_user()
+    for _ in range(3):
+        client.get("/api/v1/books", headers=auth_headers(user))
+    usage.flush(app)
+
+    mine = send(keys_api, "GET", USAGE_PATH, headers=auth_headers(user))
+    theirs = send(keys_api, "GET", USAGE_PATH, headers=auth_headers(other))
+    anonymous = send(keys_api, "GET", USAGE_PATH)
+
+    assert keys_api.data(mine)["versions"][0]["requests"] == 3
+    assert keys_api.data(theirs)["versions"] == []
+    assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("prefix", "headers"),
+    [("/api/v1", {}), ("/api", {}), ("/api", {"API-Version": "1"})],
+    ids=["v1", "unversioned-default", "unversioned-v1"],
+)
+@pytest.mark.parametrize("path", [USAGE_PATH, ADMIN_USAGE_PATH])
+def test_the_usage_routes_do_not_exist_in_v1(client, admin_headers, prefix, headers, path):
+    response = client.get(prefix + path, headers={**admin_headers, **headers})
+
+    assert response.status_code == 404
+    assert response.headers["API-Version"] == "1"

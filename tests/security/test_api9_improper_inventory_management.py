@@ -293,6 +293,19 @@ INVENTORY: dict[tuple[str, str], list[str]] = {
         T5 + "test_the_pin_routes_need_a_signed_in_user",
         T5 + "test_a_user_pins_only_their_own_version",
     ],
+    ("/api/auth/me/usage", "GET"): [
+        T5 + "test_a_client_reads_only_its_own_usage",
+        T5 + "test_the_usage_routes_do_not_exist_in_v1",
+    ],
+    ("/api/v2/auth/me/usage", "GET"): [T5 + "test_a_client_reads_only_its_own_usage"],
+    ("/api/admin/version-usage", "GET"): [
+        T5 + "test_only_an_admin_user_reads_every_clients_usage",
+        T5 + "test_the_usage_routes_do_not_exist_in_v1",
+    ],
+    ("/api/v2/admin/version-usage", "GET"): [
+        T5 + "test_only_an_admin_user_reads_every_clients_usage",
+        T5 + "test_an_admin_user_reads_every_clients_usage",
+    ],
     ("/api/v2/api-keys", "POST"): [
         T5 + "test_only_an_admin_user_manages_api_keys",
         T3 + "test_api_key_creation_refuses_secret_and_state_fields",
