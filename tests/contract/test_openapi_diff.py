@@ -543,14 +543,12 @@ def test_a_changed_or_removed_response_format_is_caught():
     assert f"GET /books/{{book_id}} response 200: {message}" in lines(other)
 
 
-def test_response_enum_changes_are_caught_both_ways():
+def test_a_widened_response_enum_is_caught_and_a_narrowed_one_is_not():
     status = lambda d: schemas(d)["BookOut"]["properties"]["status"]  # noqa: E731
     added = changed(lambda d: status(d)["enum"].append("lost"))
     assert 'POST /books response 201: field status new value "lost" may be returned' in lines(added)
     removed = changed(lambda d: status(d)["enum"].remove("lent"))
-    assert 'POST /books response 201: field status value "lent" no longer returned' in lines(
-        removed
-    )
+    assert lines(removed) == []
     dropped = changed(lambda d: status(d).pop("enum"))
     assert (
         'POST /books response 201: field status no longer limited to "available", "lent"'
