@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
@@ -191,9 +192,10 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def run_scenario(make_app: MakeApp, version: str) -> list[dict]:
-    """The golden scenario against ``/api/v<version>``: the main requests in order, then one of
-    each error class. ``make_app(**environ)`` builds an app on an empty, migrated database
-    (the same one on every call)."""
+    """The golden scenario against ``/api/v<version>``: the main requests in order, one of each
+    error class, then settings a deployment may turn on (If-Match required, rate limits, the
+    version's deprecation, brownouts and sunset). ``make_app(**environ)`` builds an app on an
+    empty, migrated database (the same one on every call)."""
     app = make_app()
     call = Recorder(app.test_client(), f"/api/v{version}")
     reader = {"email": "reader@example.com", "password": PASSWORD}
@@ -291,6 +293,23 @@ def run_scenario(make_app: MakeApp, version: str) -> list[dict]:
     )
     call("login: second (limit 2 per minute)", "POST", "/auth/login", json=reader)
     call("login: 429 rate limited", "POST", "/auth/login", json=reader)
+
+    # The version's lifecycle (contract §1, §9): deprecated, in a brownout, retired.
+    lifecycle = make_app(
+        **{
+            f"V{version}_DEPRECATED_AT": "2026-06-30T00:00:00Z",
+            f"V{version}_SUNSET_AT": "2027-06-30T00:00:00Z",
+            f"V{version}_BROWNOUTS": "2026-12-24T00:00:00Z/2026-12-24T01:00:00Z",
+        }
+    )
+    call.client = lifecycle.test_client()
+    for name, now in (
+        ("deprecated", datetime(2026, 12, 1, tzinfo=UTC)),
+        ("410 in a brownout", datetime(2026, 12, 24, 0, 30, tzinfo=UTC)),
+        ("410 retired", datetime(2027, 7, 1, tzinfo=UTC)),
+    ):
+        lifecycle.config["CLOCK"] = lambda now=now: now
+        call(f"get: {name}", "GET", f"/books/{book_id}")
     return call.steps
 
 
