@@ -47,6 +47,13 @@ fuzz: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python tools/bench.py
 
+# Rewrite the contract snapshots (tests/contract/snapshots/: each version's OpenAPI document and
+# golden responses) from the code. Refuses a breaking change; FORCE=1 writes one for a version
+# that is not frozen (never v1).
+.PHONY: snapshots
+snapshots: $(VENV)/.dev
+	$(BIN)/python tools/snapshots.py $(if $(FORCE),--force)
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
