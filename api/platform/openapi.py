@@ -190,7 +190,8 @@ def build_spec(app: Flask, spec_version: Version, base_url: str) -> dict:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     spec.components.security_scheme("apiKey", _API_KEY_SCHEME)
-    served = {"type": "string", "enum": list(app.extensions["api_versions"].numbers)}
+    # A version's document describes its own URLs, which only ever answer in that version.
+    served = {"type": "string", "enum": [spec_version.number]}
     for name, header in _HEADERS.items():
         spec.components.header(
             name, {**header, "schema": served} if name == "API-Version" else header
