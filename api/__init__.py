@@ -94,10 +94,11 @@ def register_error_handlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """Operator commands, each defined beside the code it drives (``changelog`` beside the
     registry, in ``api.versioning``)."""
-    from api.resources import accounts, api_keys
+    from api.resources import accounts, api_keys, compare_traffic
     from core import samples
 
-    for command in (*accounts.COMMANDS, *api_keys.COMMANDS, samples.seed):
+    commands = (*accounts.COMMANDS, *api_keys.COMMANDS, *compare_traffic.COMMANDS, samples.seed)
+    for command in commands:
         app.cli.add_command(command)
 
 

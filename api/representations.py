@@ -120,6 +120,32 @@ class ClientUsageOut(Schema):
     last_seen = Timestamp(required=True)
 
 
+class AnswerOut(Schema):
+    """One version's answer to a compared request."""
+
+    status = fields.Integer(required=True)
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    body = fields.Raw(required=True, allow_none=True, metadata={"description": "JSON, or text."})
+
+
+class DifferenceOut(Schema):
+    path = fields.String(
+        required=True,
+        metadata={"description": "The v1 field path, e.g. `books[0].year`; empty for the status."},
+    )
+    v1 = fields.Raw(required=True, allow_none=True)
+    v2 = fields.Raw(required=True, allow_none=True)
+    kind = fields.String(
+        required=True, metadata={"enum": ["changed", "missing", "added", "status"]}
+    )
+
+
+class ComparedOut(Schema):
+    v1 = fields.Nested(AnswerOut, required=True)
+    v2 = fields.Nested(AnswerOut, required=True)
+    differences = fields.List(fields.Nested(DifferenceOut), required=True)
+
+
 class HealthOut(Schema):
     status = fields.String(required=True)
     database = fields.String(required=True)

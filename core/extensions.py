@@ -2,12 +2,16 @@
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
@@ -26,8 +30,46 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# While set, every session of this thread works on this connection, inside its transaction.
+_SHARED_CONNECTION: ContextVar[Connection | None] = ContextVar("shared_connection", default=None)
+
+
+class Session(FlaskSession):
+    """Flask-SQLAlchemy's session; inside ``rolled_back()`` it joins that block's connection."""
+
+    def get_bind(self, *args, **kwargs):
+        connection = _SHARED_CONNECTION.get()
+        return connection if connection is not None else super().get_bind(*args, **kwargs)
+
+
 # Sessions live for one request: what a request committed stays loaded (no reload per object).
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+# A session joining a connection already in a transaction commits to a savepoint of it.
+db = SQLAlchemy(
+    model_class=Base,
+    session_options={
+        "expire_on_commit": False,
+        "class_": Session,
+        "join_transaction_mode": "create_savepoint",
+    },
+)
+
+
+@contextmanager
+def rolled_back() -> Iterator[Connection]:
+    """A block whose database work is all undone: the sessions this thread opens inside it
+    (new request contexts included) share one connection, and their commits only release
+    savepoints of a transaction that is rolled back at the end. Use ``begin_nested()`` on the
+    yielded connection to undo one part before the next."""
+    with db.engine.connect() as connection:
+        transaction = connection.begin()
+        token = _SHARED_CONNECTION.set(connection)
+        try:
+            yield connection
+        finally:
+            _SHARED_CONNECTION.reset(token)
+            transaction.rollback()
+
+
 migrate = Migrate()
 jwt = JWTManager()
 SQLITE_BUSY_TIMEOUT_MS = 5000

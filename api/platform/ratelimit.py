@@ -15,6 +15,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.versioning import compare
+
 
 def _counts_against_the_limit(response) -> bool:
     # A 304 costs the server no body and saves the client a download: revalidating is free.
@@ -35,6 +37,12 @@ limiter = Limiter(
     in_memory_fallback_enabled=True,
     swallow_errors=True,
 )
+
+
+@limiter.request_filter
+def _compare_run() -> bool:
+    # The runs of POST /compare are part of that one request, which was limited already.
+    return compare.comparing()
 
 
 def _config(name: str):

@@ -18,11 +18,11 @@ import threading
 import weakref
 
 import click
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask.cli import with_appcontext
 
 from api.platform.requestlog import principal_ids
-from api.versioning import current_version, is_api_path
+from api.versioning import compare, current_version, is_api_path
 from core.services import usage
 
 log = logging.getLogger("bookapi.usage")
@@ -94,7 +94,7 @@ def flush_all() -> None:
 
 
 def _count(response):
-    if g.get("usage_not_counted") or not is_api_path(request.path):
+    if compare.comparing() or not is_api_path(request.path):
         return response
     if request.path.startswith("/api/docs"):
         return response  # the docs page's assets are not API calls

@@ -4,14 +4,14 @@ Each view is one module-level function registered three times: under ``/api/v1``
 ``/api/v2`` and the unversioned ``/api`` (whose version comes from the API-Version header).
 The view asks ``present()`` for the serving version's presenter, so versions differ only in
 presentation. A version serves the resources its registry entry lists: API key management
-(``api_keys``), version pins (``api_version``) and usage reports (``usage``) came after v1 was
-frozen, so v1 never serves them.
+(``api_keys``), version pins (``api_version``), usage reports (``usage``) and the version
+comparison (``compare``) came after v1 was frozen, so v1 never serves them.
 """
 
 from flask import Blueprint, current_app, jsonify, url_for
 
 from api.platform.openapi import document, openapi_document
-from api.resources import accounts, api_keys, api_version, books, health, usage
+from api.resources import accounts, api_keys, api_version, books, compare, health, usage
 from api.versioning import present, serving, version_status
 from api.versioning.registry import Version
 
@@ -22,6 +22,7 @@ RESOURCES = {
     "api_keys": api_keys,
     "api_version": api_version,
     "usage": usage,
+    "compare": compare,
 }
 
 

@@ -38,7 +38,7 @@ VERSION = Version(
     predecessor="1",
     strict_query=True,
     rotate_refresh_tokens=True,
-    resources=BASE_RESOURCES | {"api_keys", "api_version", "usage"},
+    resources=BASE_RESOURCES | {"api_keys", "api_version", "usage", "compare"},
     changes=(
         Change(
             "A book is wrapped in `{success, data, links}` and carries `links.self` and "
@@ -66,6 +66,10 @@ VERSION = Version(
         Change(
             "Version usage reports are new: `/auth/me/usage` and, for admins, "
             "`/admin/version-usage`."
+        ),
+        Change(
+            "`POST /compare` is new: a request run through v1 and v2 with nothing written, "
+            "and the differences."
         ),
     ),
 )

@@ -7,6 +7,7 @@ from api.representations import (
     ApiVersionOut,
     BookOut,
     ClientUsageOut,
+    ComparedOut,
     ErrorDetails,
     HealthOut,
     UsageOut,
@@ -107,6 +108,7 @@ ApiKeyListEnvelope = envelope(
     "ApiKeyListEnvelope", fields.List(fields.Nested(ApiKeyData), required=True)
 )
 ApiVersionEnvelope = envelope("ApiVersionEnvelope", fields.Nested(ApiVersionOut, required=True))
+ComparedEnvelope = envelope("ComparedEnvelope", fields.Nested(ComparedOut, required=True))
 UsageEnvelope = envelope("UsageEnvelope", fields.Nested(UsageOut, required=True))
 VersionUsagePageEnvelope = envelope(
     "VersionUsagePageEnvelope",
@@ -157,6 +159,7 @@ RESPONSES = {
     "index": IndexEnvelope,
     "api_version": ApiVersionEnvelope,
     "usage": UsageEnvelope,
+    "compared": ComparedEnvelope,
     "version_usage_page": VersionUsagePageEnvelope,
 }
 ERROR = Error

@@ -190,6 +190,10 @@ class V2Presenter(Presenter):
             data, links, headers=self.list_headers(page, links), pagination=pagination
         )
 
+    def compared(self, result: dict) -> Response:
+        """Both versions' answers to one request and their differences."""
+        return self.envelope(result, {"self": self.url("compare_versions")})
+
     def index(self, info: dict, links: dict) -> Response:
         return self.envelope(info, links)
 

@@ -375,3 +375,50 @@ def test_the_usage_routes_do_not_exist_in_v1(client, admin_headers, prefix, head
 
     assert response.status_code == 404
     assert response.headers["API-Version"] == "1"
+
+
+# --- POST /compare: runs as the caller, writes nothing, never touches tokens ---------------------
+
+
+def test_compare_runs_as_the_caller_and_refuses_token_routes(
+    keys_api, app, user, make_user, make_book, auth_headers
+):
+    book = make_book(creator=make_user())
+    headers = auth_headers(user)
+
+    anonymous = send(keys_api, "POST", "/compare", json={"method": "GET", "path": "/books"})
+    update = send(
+        keys_api,
+        "POST",
+        "/compare",
+        headers=headers,
+        json={"method": "PUT", "path": f"/books/{book.id}", "body": {"title": "Mine now"}},
+    )
+    logout = send(
+        keys_api,
+        "POST",
+        "/compare",
+        headers=headers,
+        json={"method": "POST", "path": "/auth/logout"},
+    )
+
+    assert anonymous.status_code == 401
+    result = keys_api.data(update)
+    assert (result["v1"]["status"], result["v2"]["status"]) == (403, 403)
+    assert stored_book(app, book.id).title != "Mine now"
+    assert logout.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("prefix", "headers"),
+    [("/api/v1", {}), ("/api", {}), ("/api", {"API-Version": "1"})],
+    ids=["v1", "unversioned-default", "unversioned-v1"],
+)
+def test_the_compare_route_does_not_exist_in_v1(client, user, auth_headers, prefix, headers):
+    response = client.post(
+        prefix + "/compare",
+        headers={**auth_headers(user), **headers},
+        json={"method": "GET", "path": "/books"},
+    )
+
+    assert response.status_code == 404

@@ -306,6 +306,14 @@ INVENTORY: dict[tuple[str, str], list[str]] = {
         T5 + "test_only_an_admin_user_reads_every_clients_usage",
         T5 + "test_an_admin_user_reads_every_clients_usage",
     ],
+    ("/api/compare", "POST"): [
+        T5 + "test_compare_runs_as_the_caller_and_refuses_token_routes",
+        T5 + "test_the_compare_route_does_not_exist_in_v1",
+    ],
+    ("/api/v2/compare", "POST"): [
+        T5 + "test_compare_runs_as_the_caller_and_refuses_token_routes",
+        IN_OPENAPI,
+    ],
     ("/api/v2/api-keys", "POST"): [
         T5 + "test_only_an_admin_user_manages_api_keys",
         T3 + "test_api_key_creation_refuses_secret_and_state_fields",
