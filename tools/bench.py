@@ -57,6 +57,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from api import create_app  # noqa: E402
+from api.platform import usage  # noqa: E402
 from core.extensions import db  # noqa: E402
 from core.services import auth  # noqa: E402
 
@@ -365,6 +366,7 @@ def main() -> int:
                 rows = measure(app, token, size, options.requests, options.budget)
                 rows += counting_overhead(app, url, options.requests, options.budget)
                 peak = page_memory(app)
+                usage.flush(app)  # now, not at exit: the database is gone by then
                 with app.app_context():
                     db.engine.dispose()
             database = make_url(url).get_backend_name()

@@ -36,13 +36,23 @@ _flusher: dict[str, object] = {"pid": None, "thread": None, "wake": None}
 _lock = threading.Lock()
 
 
+_ENDPOINTS: dict[tuple[str, str | None], str] = {}
+
+
 def endpoint_name() -> str:
     """``METHOD /route`` relative to the version root, placeholders as ``<id>``."""
     rule = request.url_rule
-    if rule is None:
-        return f"{request.method} (no route)"
-    route = _VERSION_PREFIX.sub("", rule.rule) or "/"
-    return f"{request.method} {_PLACEHOLDER.sub('<id>', route)}"
+    key = (request.method, rule.rule if rule is not None else None)
+    name = _ENDPOINTS.get(key)
+    if name is None:
+        if rule is None:
+            name = f"{request.method} (no route)"
+        else:
+            route = _PLACEHOLDER.sub("<id>", _VERSION_PREFIX.sub("", rule.rule) or "/")
+            name = f"{request.method} {route}"
+        if len(_ENDPOINTS) < 10_000:  # routes and methods are few; never grow without bound
+            _ENDPOINTS[key] = name
+    return name
 
 
 def client() -> tuple[str, int]:

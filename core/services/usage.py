@@ -57,31 +57,35 @@ class Count:
 class Tally:
     """One process's counts since its last flush. Thread-safe; ``add`` is a dict update."""
 
-    counts: dict[Key, Count] = field(default_factory=dict)
+    # (day, client type, client id, version, endpoint) -> [requests, first seen, last seen]
+    counts: dict[tuple, list] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, client: tuple[str, int], version: str, endpoint: str, now: datetime) -> None:
-        key = Key(now.date(), client[0], client[1], version, endpoint)
+        # A plain tuple key and a list value: this runs on every request.
+        key = (now.date(), client[0], client[1], version, endpoint)
         with self.lock:
             count = self.counts.get(key)
             if count is None:
-                self.counts[key] = Count(1, now, now)
+                self.counts[key] = [1, now, now]
             else:
-                count.requests += 1
-                count.last_seen = now
+                count[0] += 1
+                count[2] = now
 
     def take(self) -> dict[Key, Count]:
         with self.lock:
             taken, self.counts = self.counts, {}
-        return taken
+        return {Key(*key): Count(*value) for key, value in taken.items()}
 
     def give_back(self, counts: dict[Key, Count]) -> None:
         """Return counts a failed flush could not store, merged with what came since."""
         with self.lock:
             for key, count in counts.items():
-                if key in self.counts:
-                    count.merge(self.counts[key])
-                self.counts[key] = count
+                plain = (key.day, key.client_type, key.client_id, key.version, key.endpoint)
+                newer = self.counts.get(plain)
+                if newer is not None:
+                    count.merge(Count(*newer))
+                self.counts[plain] = [count.requests, count.first_seen, count.last_seen]
 
     def flush(self, store: Store) -> int:
         """Write the counts to ``store``; on failure they stay for the next flush. Returns the
