@@ -13,7 +13,7 @@ from werkzeug.exceptions import ClientDisconnected
 
 from api.platform import bodies
 from tests.api.test_request_errors import assert_error
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Api
 
 
 class Breaking(io.RawIOBase):
@@ -127,3 +127,91 @@ def test_without_gunicorn_only_werkzeug_errors_are_recognised(monkeypatch):
         assert not bodies.is_body_read_error(ValueError())
     finally:
         bodies._server_parse_errors.cache_clear()
+
+
+# --- Host -----------------------------------------------------------------------------------
+
+MALFORMED_HOSTS = pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("[::1", id="unclosed-ipv6"),
+        pytest.param("a b", id="space"),
+        pytest.param("\xff\xfe", id="not-utf8"),  # as gunicorn passes bytes: latin-1 text
+        pytest.param("bücher.example.com", id="non-ascii"),
+        pytest.param("127.0.0.1:99999", id="port-out-of-range"),
+        pytest.param("", id="empty"),
+    ],
+)
+
+
+def with_host(host: str) -> dict:
+    return {"environ_overrides": {"HTTP_HOST": host}}
+
+
+@MALFORMED_HOSTS
+def test_a_malformed_host_is_400_in_the_version_shape(api, host):
+    response = api.get("/books", **with_host(host))
+    error = assert_error(api, response, 400, "invalid_host")
+    assert "http:///" not in response.get_data(as_text=True)
+    assert error["details"] is None
+
+
+@MALFORMED_HOSTS
+def test_a_malformed_host_on_login_is_400_before_anything_else(api, make_user, host):
+    user = make_user()
+    body = {"email": user.email, "password": PASSWORD}
+    response = api.post("/auth/login", json=body, **with_host(host))
+    assert_error(api, response, 400, "invalid_host")
+
+
+def test_a_malformed_host_outside_the_api_is_a_json_400(client):
+    response = client.get("/nowhere", **with_host("[::1"))
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "invalid_host"
+
+
+def test_the_unversioned_url_refuses_a_bad_host_in_the_header_version(client):
+    response = client.get("/api/books", headers={"API-Version": "2"}, **with_host("a b"))
+    assert response.status_code == 400
+    assert response.get_json()["error"]["reason"] == "invalid_host"
+
+
+@pytest.fixture
+def trusted(make_app):
+    return make_app(TRUSTED_HOSTS="books.example.com, .Example.org").test_client()
+
+
+@pytest.mark.parametrize("host", ["evil.test", "books.example.com.evil.test", "example.com"])
+def test_a_host_outside_trusted_hosts_is_400(trusted, version, host):
+    api = Api(trusted, version)
+    response = api.get("/books", **with_host(host))
+    assert_error(api, response, 400, "invalid_host")
+    assert host not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "host", ["books.example.com", "books.example.com:8443", "example.org", "api.example.org"]
+)
+def test_links_are_built_from_a_trusted_host(trusted, host):
+    response = trusted.get("/api/v2/books", **with_host(host))
+    assert response.status_code == 200
+    assert response.get_json()["links"]["self"].startswith(f"http://{host}/api/v2/books")
+
+
+def test_a_deprecated_version_builds_no_successor_link_from_a_refused_host(make_app):
+    client = make_app(
+        TRUSTED_HOSTS="books.example.com", V1_DEPRECATED_AT="2026-01-01T00:00:00Z"
+    ).test_client()
+    response = client.get("/api/v1/books", **with_host("evil.test"))
+    assert response.status_code == 400
+    assert response.headers["Deprecation"]
+    assert "Link" not in response.headers
+    served = client.get("/api/v1/books", **with_host("books.example.com"))
+    assert 'books.example.com/api/v2/books>; rel="successor-version"' in served.headers["Link"]
+
+
+def test_the_docs_page_starts_and_serves_under_trusted_hosts(make_app):
+    client = make_app(TRUSTED_HOSTS="books.example.com").test_client()
+    response = client.get("/api/docs/", **with_host("books.example.com"))
+    assert response.status_code == 200
+    assert b"/api/v2/openapi.json" in response.data
