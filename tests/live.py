@@ -57,6 +57,8 @@ def gunicorn(env: dict[str, str]):
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            "gunicorn.conf.py",  # the limits and settings production runs with
             "--workers",
             "1",
             "--bind",
