@@ -51,6 +51,9 @@ def read_body() -> bytes:
     try:
         raw = request.get_data(cache=True)
         _refuse_truncated(raw)
+        if request.content_length is not None and len(raw) < request.content_length:
+            # The client closed before sending what it declared (gunicorn hands over the rest).
+            raise ClientDisconnected()
     except RequestEntityTooLarge:
         raise
     except Exception as error:

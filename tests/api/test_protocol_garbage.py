@@ -76,6 +76,20 @@ def test_an_unreadable_book_body_is_400_and_writes_nothing(
     assert api.total(api.get("/books")) == 1
 
 
+def test_a_body_shorter_than_its_content_length_is_400(api):
+    response = api.post(
+        "/auth/register",
+        content_type="application/json",
+        # As gunicorn hands over a body whose client closed early: what arrived, no error.
+        environ_overrides={
+            "CONTENT_LENGTH": "100",
+            "wsgi.input": io.BytesIO(b'{"email": "a@example.com"}'),
+            "wsgi.input_terminated": True,
+        },
+    )
+    assert_error(api, response, 400, "malformed_body")
+
+
 def test_an_unreadable_body_on_the_unversioned_url_uses_the_header_version(client):
     kw = chunked(InvalidChunkSize(b"zz"))
     kw["headers"]["API-Version"] = "2"

@@ -104,6 +104,20 @@ def test_a_malformed_chunked_body_is_a_json_400(server, body, path, enveloped):
     assert json_error(status, headers, payload, enveloped) == "malformed_body"
 
 
+@pytest.mark.parametrize(("path", "enveloped"), ROUTES, ids=[p for p, _ in ROUTES])
+def test_a_body_shorter_than_its_content_length_is_a_json_400(server, path, enveloped):
+    base, _ = server
+    request = (
+        f"POST {path} HTTP/1.1\r\n".encode()
+        + host(base)
+        + JSON_POST
+        + b'Content-Length: 100\r\n\r\n{"email": "a@example.com"'
+    )
+    status, headers, payload = exchange(base, request)
+    assert status == 400, payload[:300]
+    assert json_error(status, headers, payload, enveloped) == "malformed_body"
+
+
 def get_books(base: str, extra: bytes) -> bytes:
     return b"GET /api/v2/books HTTP/1.1\r\n" + host(base) + b"Connection: close\r\n" + extra
 
