@@ -5,15 +5,19 @@ import os
 from core.startup import check_environment
 
 # The master checks the configuration before it binds or forks: a refusal is one line, once.
-check_environment()
+app_settings = check_environment()  # not "config": that name is a gunicorn setting
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Headers up to 32 KiB reach the app, which refuses more than MAX_HEADER_BYTES (16 KiB by
-# default) with a JSON 431; gunicorn itself answers 400 beyond these limits.
+# The app refuses headers over MAX_HEADER_BYTES in total (16 KiB by default) with a JSON 431 in
+# the version's shape: gunicorn lets through header lines up to four times that (64 KiB) and up
+# to 256 of them, so that answer is the one clients meet. Beyond (a hard cap on what a worker
+# buffers: 256 lines of 64 KiB, 16 MiB) gunicorn answers 431 itself, in HTML, as it does a
+# request line over 8190 bytes (414, its maximum) and its own parse errors (400).
+HEADER_LINES = 256
 limit_request_line = 8190
-limit_request_fields = 100
-limit_request_field_size = 32768
+limit_request_fields = HEADER_LINES
+limit_request_field_size = 4 * app_settings["MAX_HEADER_BYTES"]
 # The app logs one JSON line per request on stderr; no second access log.
 accesslog = None
 # gunicorn's control socket (runtime management) is off unless GUNICORN_CONTROL_SOCKET names

@@ -143,6 +143,30 @@ def _lifecycle(env: Mapping[str, str]) -> dict:
     return settings
 
 
+# A listed host: a name or IPv4 address, without a port; a leading dot also allows every
+# subdomain. Werkzeug cannot match IPv6 literals against a list, so none can be listed.
+_TRUSTED_HOST = re.compile(r"^\.?[a-z0-9-]+(\.[a-z0-9-]+)*$")
+
+
+def _trusted_hosts(value: str | None) -> tuple[list[str] | None, bool]:
+    """(the hosts Flask's TRUSTED_HOSTS should allow, whether the operator chose them).
+
+    Unset: any well-formed host (None), as is ``*``, which says so on purpose."""
+    text = (value or "").strip()
+    if not text:
+        return None, False
+    if text == "*":
+        return None, True
+    hosts = [h.strip().lower() for h in text.split(",") if h.strip()]
+    for host in hosts:
+        if not _TRUSTED_HOST.match(host):
+            raise ConfigError(
+                f"TRUSTED_HOSTS: {host!r} is not a host name or IPv4 address (list them "
+                "without ports, such as books.example.com,.example.com; or * for any host)"
+            )
+    return hosts, True
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> dict:
     """Build the Flask configuration mapping from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
@@ -164,6 +188,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
     cors_credentials = _bool(env.get("CORS_ALLOW_CREDENTIALS"), False)
     if cors_credentials and "*" in origins:
         raise ConfigError("CORS_ALLOW_CREDENTIALS needs CORS_ORIGINS to list explicit origins")
+
+    trusted_hosts, hosts_chosen = _trusted_hosts(env.get("TRUSTED_HOSTS"))
 
     storage_uri = env.get("RATELIMIT_STORAGE_URI") or "memory://"
     limits = {
@@ -199,6 +225,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         ),
         "CORS_ORIGINS": origins,
         "CORS_ALLOW_CREDENTIALS": cors_credentials,
+        # Flask refuses a Host outside this list (None: any well-formed host) with a 400.
+        "TRUSTED_HOSTS": trusted_hosts,
+        "TRUSTED_HOSTS_CHOSEN": hosts_chosen,
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES"), 0, minimum=0),
         "MAX_HEADER_BYTES": _int("MAX_HEADER_BYTES", env.get("MAX_HEADER_BYTES"), 16 * 1024),
         "REQUEST_LOG": _bool(env.get("REQUEST_LOG"), True),
@@ -244,7 +273,8 @@ def _usage_storage(value: str | None, ratelimit_storage: str) -> str:
 
 
 def check_production(config: Mapping) -> None:
-    """Refuse to run production with development secrets, debug on or weak password hashes."""
+    """Refuse to run production with development secrets, debug on, weak password hashes or
+    no TRUSTED_HOSTS."""
     problems = []
     for key, dev_value in (("SECRET_KEY", DEV_SECRET_KEY), ("JWT_SECRET_KEY", DEV_JWT_SECRET_KEY)):
         value = config.get(key) or ""
@@ -256,6 +286,11 @@ def check_production(config: Mapping) -> None:
         problems.append("SECRET_KEY and JWT_SECRET_KEY must differ")
     if config.get("DEBUG"):
         problems.append("debug must be off (unset FLASK_DEBUG)")
+    if not config.get("TRUSTED_HOSTS_CHOSEN"):
+        # Links are built from the Host: production names the hosts it answers to.
+        problems.append(
+            "TRUSTED_HOSTS must list the hosts clients use (such as books.example.com), or be *"
+        )
     weakness = passwords.weakness(config["PASSWORD_HASH_METHOD"])
     if weakness:
         problems.append(f"PASSWORD_HASH_METHOD is too weak ({weakness}; use argon2id)")

@@ -26,12 +26,12 @@ def refuse(error: ConfigError) -> NoReturn:
     raise SystemExit(EXIT_STATUS)
 
 
-def check_environment(environ: Mapping[str, str] | None = None) -> None:
-    """Exit with the refusal line when the environment's configuration is refused.
+def check_environment(environ: Mapping[str, str] | None = None) -> dict:
+    """The environment's configuration; exit with the refusal line when it is refused.
 
     gunicorn.conf.py calls it, so gunicorn's master refuses once, before forking any worker."""
     try:
-        load_config(environ)
+        return load_config(environ)
     except ConfigError as error:
         refuse(error)
 

@@ -61,6 +61,8 @@ def gunicorn(env: dict[str, str], workers: int = 1):
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            "gunicorn.conf.py",  # the limits and settings production runs with
             "--workers",
             str(workers),
             "--bind",

@@ -57,7 +57,7 @@ def test_the_refusal_is_one_line_naming_the_problem():
 
 
 def test_check_environment_accepts_a_usable_configuration():
-    assert check_environment({"APP_ENV": "testing"}) is None
+    assert check_environment({"APP_ENV": "testing"})["APP_ENV"] == "testing"
 
 
 @pytest.mark.parametrize("environ", REFUSED.values(), ids=REFUSED.keys())

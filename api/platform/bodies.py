@@ -1,12 +1,13 @@
 """JSON request bodies, read the same way by every version: 415 for another media type, 400
-for broken JSON or a truncated body."""
+for broken JSON, a truncated body or one whose framing (chunked encoding, length) is broken."""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 
-from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import g, request
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from core.errors import BadRequest, DomainError
 
@@ -15,6 +16,52 @@ class UnsupportedMediaType(DomainError):
     status = 415
     reason = "unsupported_media_type"
     default_message = "Content-Type must be application/json"
+
+
+class UnreadableBody(BadRequest):
+    reason = "malformed_body"
+    default_message = "The request body could not be read (broken chunked encoding or length)"
+
+
+@cache
+def _server_parse_errors() -> tuple[type[BaseException], ...]:
+    # gunicorn raises its parse errors (InvalidChunkSize, ChunkMissingTerminator, ...) from
+    # wsgi.input while the app reads the body. Imported lazily: other servers have none.
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:
+        return ()
+    return (ParseException,)
+
+
+def is_body_read_error(error: BaseException) -> bool:
+    """Whether ``error`` came from reading a request body the client framed badly (or left)."""
+    return isinstance(error, (ClientDisconnected, *_server_parse_errors()))
+
+
+def read_body() -> bytes:
+    """The raw request body (at most MAX_CONTENT_LENGTH, else 413).
+
+    Raises UnreadableBody (400) when the server cannot read it: a malformed chunked encoding,
+    a body shorter than its length, a client gone. Once raised, it is raised again on every
+    later read in the request (the stream is then in an unknown state).
+    """
+    if g.get("body_unreadable"):
+        raise UnreadableBody()
+    try:
+        raw = request.get_data(cache=True)
+        _refuse_truncated(raw)
+        if request.content_length is not None and len(raw) < request.content_length:
+            # The client closed before sending what it declared (gunicorn hands over the rest).
+            raise ClientDisconnected()
+    except RequestEntityTooLarge:
+        raise
+    except Exception as error:
+        if not (is_body_read_error(error) or isinstance(error, OSError)):
+            raise
+        g.body_unreadable = True
+        raise UnreadableBody() from None
+    return raw
 
 
 def json_body(*, optional: bool = False) -> dict:
@@ -27,8 +74,7 @@ def json_body(*, optional: bool = False) -> dict:
         return {}
     if not request.is_json:
         raise UnsupportedMediaType()
-    raw = request.get_data(cache=True)
-    _refuse_truncated(raw)
+    raw = read_body()
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):

@@ -1,7 +1,7 @@
 """Interactive documentation at /api/docs: Swagger UI from the installed flask-swagger-ui
 package (no CDN, so it works offline), switching between the documents of every version."""
 
-from flask import Flask, url_for
+from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from api.platform.ratelimit import limiter
@@ -11,11 +11,12 @@ DOCS_PATH = "/api/docs"
 
 def init_app(app: Flask) -> None:
     versions = app.extensions["api_versions"]
-    with app.test_request_context():
-        urls = [
-            {"name": f"v{version}", "url": url_for(f"api.v{version}.openapi")}
-            for version in reversed(versions.numbers)
-        ]
+    # Paths only, built without a request (whose Host TRUSTED_HOSTS might refuse).
+    routes = app.url_map.bind("")
+    urls = [
+        {"name": f"v{version}", "url": routes.build(f"api.v{version}.openapi")}
+        for version in reversed(versions.numbers)
+    ]
     blueprint = get_swaggerui_blueprint(
         DOCS_PATH,
         urls[0]["url"],

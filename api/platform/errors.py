@@ -9,6 +9,7 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from api.platform.bodies import UnreadableBody, is_body_read_error
 from api.platform.requestlog import request_id
 from api.versioning import present
 from core.errors import DomainError, ServiceUnavailable
@@ -78,6 +79,9 @@ def handle_database_unavailable(error: Exception) -> Response:
 
 
 def handle_unexpected(error: Exception) -> Response:
+    if is_body_read_error(error):
+        # A body read outside read_body() (which maps these itself): still the client's fault.
+        return handle_domain_error(UnreadableBody())
     _log_exception("unhandled error", error)
     return render_error(500, UNEXPECTED, reason="internal_error")
 

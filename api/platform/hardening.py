@@ -1,10 +1,11 @@
-"""Response hardening and request-size limits that apply to every route."""
+"""Response hardening, request-size limits and the Host check that apply to every route."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
+from werkzeug.exceptions import SecurityError
 
-from core.errors import DomainError
+from core.errors import BadRequest, DomainError
 
 NO_STORE_PREFIXES = ("/auth/", "/api-keys")
 
@@ -20,6 +21,29 @@ def _limit_header_size():
     size = sum(len(name) + len(value) + 4 for name, value in request.headers.items())
     if size > limit:
         raise HeadersTooLarge(f"Request headers are too large (limit {limit} bytes)")
+
+
+class BadHost(BadRequest):
+    reason = "invalid_host"
+    default_message = "The Host header is malformed or names a host this API does not serve"
+
+
+def host_refused() -> bool:
+    """Whether this request's Host was refused: nothing may build a link from it."""
+    return g.get("host_refused", False)
+
+
+def _refuse_bad_host():
+    # Links (v2 bodies, Location, Link) are built from the Host. Werkzeug raises SecurityError
+    # for one outside TRUSTED_HOSTS and reads a malformed one ("[::1", "a b", bytes that are
+    # not ASCII) as "", which would build "http:///api/...": both are the client's 400.
+    try:
+        host = request.host
+    except SecurityError:
+        host = ""
+    if not host:
+        g.host_refused = True
+        raise BadHost()
 
 
 def _harden(response):
@@ -46,5 +70,7 @@ def merge_vary(response):
 
 
 def init_app(app: Flask) -> None:
-    app.before_request_funcs.setdefault(None, []).insert(0, _limit_header_size)
+    first = app.before_request_funcs.setdefault(None, [])
+    first.insert(0, _refuse_bad_host)
+    first.insert(0, _limit_header_size)
     app.after_request(_harden)

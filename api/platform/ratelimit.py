@@ -8,6 +8,7 @@ take it from ``X-Forwarded-For``; otherwise that header is ignored and cannot re
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 
 from flask import Flask, current_app, g, request
@@ -15,6 +16,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.platform.bodies import read_body
 from api.versioning import compare
 
 
@@ -52,8 +54,8 @@ def _config(name: str):
 def login_email_key() -> str:
     """The login attempt's email, hashed: counters never hold an address in clear."""
     try:
-        body = request.get_json(silent=True)
-    except Exception:  # e.g. RecursionError on absurd nesting; the route refuses the body
+        body = json.loads(read_body()) if request.is_json else None
+    except Exception:  # unreadable, too large, broken or absurdly nested: the route refuses it
         body = None
     email = body.get("email") if isinstance(body, dict) else None
     normalised = email.strip().lower() if isinstance(email, str) else ""

@@ -13,6 +13,7 @@ from functools import wraps
 import click
 from flask import Flask, current_app, g, request, url_for
 
+from api.platform import hardening
 from api.versioning import lifecycle
 from api.versioning.pins import client_pin
 from api.versioning.presenter import Presenter
@@ -156,7 +157,7 @@ def _add_lifecycle_headers(response, version: str) -> None:
     response.headers["Deprecation"] = f"@{int(dates.deprecated_at.timestamp())}"
     if dates.sunset_at is not None:
         response.headers["Sunset"] = format_datetime(dates.sunset_at, usegmt=True)
-    url = successor_url(version)
+    url = None if hardening.host_refused() else successor_url(version)
     if url is not None:
         successor = f'<{url}>; rel="successor-version"'
         existing = response.headers.get("Link")

@@ -17,6 +17,7 @@ def production(**environ: str) -> dict[str, str]:
         "APP_ENV": "production",
         "SECRET_KEY": GOOD_SECRET,
         "JWT_SECRET_KEY": GOOD_JWT_SECRET,
+        "TRUSTED_HOSTS": "books.example.com",
         **environ,
     }
 
@@ -281,3 +282,33 @@ def test_production_starts_with_two_distinct_long_secrets(tmp_path):
     app = create_app(environ=environ)
     assert app.config["SECRET_KEY"] == GOOD_SECRET
     assert not app.debug
+
+
+# Trusted hosts
+
+
+def test_any_well_formed_host_is_allowed_by_default_outside_production():
+    config = load_config({})
+    assert config["TRUSTED_HOSTS"] is None
+
+
+def test_trusted_hosts_are_a_comma_separated_list():
+    config = load_config({"TRUSTED_HOSTS": " Books.Example.com, .example.org ,127.0.0.1,"})
+    assert config["TRUSTED_HOSTS"] == ["books.example.com", ".example.org", "127.0.0.1"]
+
+
+@pytest.mark.parametrize("entry", ["books.example.com:443", "[::1]", "::1", "a b", "*.example.com"])
+def test_a_trusted_host_that_cannot_be_matched_is_refused(entry):
+    with pytest.raises(ConfigError, match="TRUSTED_HOSTS"):
+        load_config({"TRUSTED_HOSTS": f"localhost,{entry}"})
+
+
+def test_production_refuses_to_start_without_trusted_hosts():
+    environ = production()
+    del environ["TRUSTED_HOSTS"]
+    with pytest.raises(ConfigError, match="TRUSTED_HOSTS must list"):
+        load_config(environ)
+
+
+def test_production_accepts_any_host_when_told_so_with_a_star():
+    assert load_config(production(TRUSTED_HOSTS="*"))["TRUSTED_HOSTS"] is None

@@ -25,6 +25,7 @@ def production(**env: str) -> dict[str, str]:
         "SECRET_KEY": STRONG_SECRET,
         "JWT_SECRET_KEY": STRONG_JWT_SECRET,
         "PASSWORD_HASH_METHOD": "argon2id",  # production refuses the suite's fast pbkdf2
+        "TRUSTED_HOSTS": "localhost",  # the test client's host
         **env,
     }
 
