@@ -36,7 +36,11 @@ class CompareSchema(BodySchema):
     path = fields.String(
         required=True,
         validate=validate.Length(min=1, max=2000),
-        metadata={"example": "/books/1"},
+        metadata={
+            "example": "/books/1",
+            "description": "Relative to the version root; not a token route or /compare "
+            "(those are a 422).",
+        },
     )
     query = fields.Dict(
         keys=fields.String(),
