@@ -233,3 +233,15 @@ def test_compare_is_in_the_v2_openapi_document(client):
     operation = document["paths"]["/compare"]["post"]
     assert "200" in operation["responses"] and "422" in operation["responses"]
     assert "/compare" not in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+def test_compare_is_rate_limited_once_per_compare_not_per_run(make_app, user, auth_headers):
+    app = make_app(RATELIMIT_ENABLED="true", RATELIMIT_DEFAULT="4 per minute")
+    client = app.test_client()
+    headers = auth_headers(user)
+    request = {"method": "GET", "path": "/books"}
+
+    statuses = [client.post(URL, json=request, headers=headers).status_code for _ in range(5)]
+
+    # Each compare makes three runs, yet spends one request of the caller's budget.
+    assert statuses == [200, 200, 200, 200, 429]

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -193,3 +194,18 @@ def test_a_crash_loses_at_most_the_last_flush_interval(usage_servers, database_u
         crash(base)
     # The 10 flushed before the crash are kept; at most the 4 since can be missing.
     assert 10 <= _usage_of_books(database_url) <= 14
+
+
+def test_usage_counts_in_redis_are_exact_across_two_workers(usage_servers, redis_url):
+    from core.services.usage import RedisStore
+
+    with usage_servers(USAGE_STORAGE_URI=redis_url) as base:
+        assert {_call(f"{base}/api/v1/books")[0] for _ in range(12)} == {200}
+    store = RedisStore(redis_url, "bookapi")
+    today = datetime.now(UTC).date()  # the servers count on the real clock
+    counted = sum(
+        count.requests
+        for key, count in store.rows(today, today, "1", None)
+        if key.endpoint == "GET /books"
+    )
+    assert counted == 12
