@@ -13,6 +13,7 @@ from core.extensions import db
 from core.models import ApiKey, Book, IdempotencyKey, User
 from core.services import api_keys, idempotency
 from tests.conftest import TEST_NOW, Api
+from tests.contract.test_concurrency import race
 
 BOOK = {"title": "Dune", "author": "Frank Herbert", "isbn": "9780441013593", "year": 1965}
 OTHER = {**BOOK, "title": "Dune Messiah", "isbn": "9780441172696"}
@@ -343,3 +344,16 @@ def test_cors_allows_the_key_and_exposes_the_replay_header(client):
         },
     )
     assert "idempotency-key" in preflight.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_racing_retries_write_once(app, version, user, auth_headers):
+    sent = {**auth_headers(user), **key("race")}
+
+    def create(client, _n):
+        response = client.post(f"/api/v{version}/books", json=BOOK, headers=sent)
+        return response.status_code, response.headers.get("Idempotent-Replayed")
+
+    results = race(app, 8, create)
+    assert [r for r in results if r == (201, None)] == [(201, None)]  # one ran
+    assert set(results) <= {(201, None), (201, "true"), (409, None)}  # the rest waited or replayed
+    assert count(app, Book) == 1
