@@ -94,10 +94,17 @@ def register_error_handlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """Operator commands, each defined beside the code it drives (``changelog`` beside the
     registry, in ``api.versioning``)."""
+    from api.platform import idempotency
     from api.resources import accounts, api_keys, compare_traffic
     from core import samples
 
-    commands = (*accounts.COMMANDS, *api_keys.COMMANDS, *compare_traffic.COMMANDS, samples.seed)
+    commands = (
+        *accounts.COMMANDS,
+        *api_keys.COMMANDS,
+        *compare_traffic.COMMANDS,
+        *idempotency.COMMANDS,
+        samples.seed,
+    )
     for command in commands:
         app.cli.add_command(command)
 

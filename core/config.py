@@ -223,6 +223,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "VERSION_ROLLBACK_HOURS": _int(
             "VERSION_ROLLBACK_HOURS", env.get("VERSION_ROLLBACK_HOURS"), 72, minimum=0
         ),
+        # How long a stored Idempotency-Key answers retries (contract §13); then it may be reused.
+        "IDEMPOTENCY_TTL_HOURS": _int(
+            "IDEMPOTENCY_TTL_HOURS", env.get("IDEMPOTENCY_TTL_HOURS"), 24
+        ),
         "CORS_ORIGINS": origins,
         "CORS_ALLOW_CREDENTIALS": cors_credentials,
         # Flask refuses a Host outside this list (None: any well-formed host) with a 400.

@@ -70,6 +70,36 @@ def rolled_back() -> Iterator[Connection]:
             transaction.rollback()
 
 
+@contextmanager
+def one_transaction() -> Iterator[Connection]:
+    """A block whose database work commits at once, at its end (or is undone if it raises).
+
+    The sessions this thread opens inside it share one connection, and their commits only
+    release savepoints of its transaction: a service that commits its own write and the
+    caller's bookkeeping about that write land together. The block's session is committed
+    first, so its next statement starts on the shared connection, and ended at the end.
+    """
+    db.session.commit()
+    with db.engine.connect() as connection:
+        transaction = connection.begin()
+        if connection.dialect.name == "sqlite":
+            # pysqlite defers BEGIN to the first write, so the session's SAVEPOINT would open
+            # the transaction and its RELEASE commit it. IMMEDIATE: the block is a write, and
+            # taking the lock now waits out the busy timeout instead of failing on upgrade.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        token = _SHARED_CONNECTION.set(connection)
+        try:
+            yield connection
+            db.session.commit()
+            transaction.commit()
+        except BaseException:
+            db.session.rollback()
+            transaction.rollback()
+            raise
+        finally:
+            _SHARED_CONNECTION.reset(token)
+
+
 migrate = Migrate()
 jwt = JWTManager()
 SQLITE_BUSY_TIMEOUT_MS = 5000

@@ -1,4 +1,4 @@
-"""SQLAlchemy models: users, books, revoked tokens, API keys and version usage."""
+"""SQLAlchemy models: users, books, revoked tokens, API keys, version usage and idempotency keys."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -224,3 +225,35 @@ class VersionUsage(db.Model):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_version_usage_version_day", "version", "day"),)
+
+
+class IdempotencyKey(db.Model):
+    """A client's ``Idempotency-Key`` and the response it got (contract §13).
+
+    ``status`` is NULL while the first request runs (pending); then the response's status,
+    its kept headers (JSON) and its body (sealed: an API key's plaintext is in it). The client
+    is ``user`` or ``api_key`` with its id, as in ``version_usage``; no foreign keys, the rows
+    expire within hours anyway.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_type: Mapped[str] = mapped_column(String(16))
+    client_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 (hex) of the method, the operation, the API version and the canonical JSON body.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (
+        UniqueConstraint("client_type", "client_id", "key", name="uq_idempotency_keys_client_key"),
+    )
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status is None

@@ -32,7 +32,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14").strip()
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
-TABLES = ("version_usage", "api_keys", "revoked_tokens", "books", "users")
+TABLES = ("idempotency_keys", "version_usage", "api_keys", "revoked_tokens", "books", "users")
 PASSWORD = "correct-horse-battery"
 # The lifecycle clock of test apps (``app.config["CLOCK"]``): tests that configure deprecation
 # dates do not change outcome as the calendar moves on; tests that need another instant set it.

@@ -12,6 +12,7 @@ CORS_ALLOW_HEADERS = [
     "X-API-Key",
     "If-Match",
     "If-None-Match",
+    "Idempotency-Key",
     "X-Request-ID",
 ]
 CORS_EXPOSE_HEADERS = [
@@ -22,6 +23,7 @@ CORS_EXPOSE_HEADERS = [
     "Deprecation",
     "Sunset",
     "ETag",
+    "Idempotent-Replayed",
     "Retry-After",
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",

@@ -36,6 +36,8 @@ class Operation:
     etag: bool = False  # the success response carries an ETag
     # Conditional requests: "read" (If-None-Match, 304) or "write" (If-Match, 412, 428).
     conditional: str | None = None
+    # Honours Idempotency-Key (contract §13): see api.platform.idempotency.
+    idempotent: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -100,6 +102,11 @@ _HEADERS = {
         "description": "The challenge: `Bearer`, or `ApiKey` when an API key was refused.",
         "schema": {"type": "string"},
     },
+    "Idempotent-Replayed": {
+        "description": "`true` on a replay: the stored answer to the first request with this "
+        "Idempotency-Key; nothing was written again.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
     "Allow": {"description": "The methods the resource allows.", "schema": {"type": "string"}},
     "ETag": {
         "description": "The representation's entity tag: strong for a book, weak (`W/`) for a "
@@ -127,6 +134,25 @@ _CONDITIONAL_PARAMETERS = {
         "a 412 and nothing changes. Required (428 without it) when the server runs with "
         "`REQUIRE_IF_MATCH=true`.",
     },
+}
+
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": "A key of your choosing (1-255 visible ASCII characters) that makes a retry "
+    "safe: a retry with the same key and body within `IDEMPOTENCY_TTL_HOURS` (24 by default) "
+    "gets the first answer again with `Idempotent-Replayed: true`, and nothing is written "
+    "twice. Keys are scoped to the client (user or API key) and to the version. Only "
+    "successes are stored: after an error the key may be sent again.",
+}
+# What an idempotent operation adds to an error's description.
+_IDEMPOTENCY_ERRORS = {
+    400: " A malformed Idempotency-Key (reason `invalid_idempotency_key`).",
+    409: " A request with the same Idempotency-Key is still running (reason "
+    "`idempotency_in_progress`).",
+    422: " The Idempotency-Key was used for a different request (reason `idempotency_key_reused`).",
 }
 
 _ERROR_DESCRIPTIONS = {
@@ -254,6 +280,8 @@ def _operation(rule, view, op: Operation, spec_version: Version, dates) -> dict:
             parameters += _lenient_query_parameters(query)
     if op.conditional:
         parameters.append(_CONDITIONAL_PARAMETERS[op.conditional])
+    if op.idempotent:
+        parameters.append(_IDEMPOTENCY_KEY_PARAMETER)
     if parameters:
         operation["parameters"] = parameters
     if op.body is not None:
@@ -289,6 +317,8 @@ def _operation(rule, view, op: Operation, spec_version: Version, dates) -> dict:
         errors |= {413, 415, 422}
     if op.conditional == "write":
         errors |= {412, 428}
+    if op.idempotent:
+        errors |= set(_IDEMPOTENCY_ERRORS)
     errors.add(401)  # credentials that are sent are judged on every route
     if _PATH_PARAM.search(rule.rule):
         errors.add(404)
@@ -300,8 +330,11 @@ def _operation(rule, view, op: Operation, spec_version: Version, dates) -> dict:
             headers["WWW-Authenticate"] = _ref("headers", "WWW-Authenticate")
         if code in (410, 429, 503) and (code != 410 or dates.brownouts):
             headers["Retry-After"] = _ref("headers", "Retry-After")
+        description = _ERROR_DESCRIPTIONS[code]
+        if op.idempotent:
+            description += _IDEMPOTENCY_ERRORS.get(code, "")
         operation["responses"][str(code)] = {
-            "description": _ERROR_DESCRIPTIONS[code],
+            "description": description,
             "headers": headers,
             "content": {"application/json": {"schema": "Error"}},
         }
@@ -344,6 +377,8 @@ def _response_headers(dates, status: int, op: Operation) -> dict:
         headers["Location"] = _ref("headers", "Location")
     if op.etag and status in (200, 201, 304):
         headers["ETag"] = _ref("headers", "ETag")
+    if op.idempotent and status == 201:
+        headers["Idempotent-Replayed"] = _ref("headers", "Idempotent-Replayed")
     if op.response == "book_page" and status == 200:
         headers["Link"] = _ref("headers", "Link")
         headers["X-Total-Count"] = _ref("headers", "X-Total-Count")

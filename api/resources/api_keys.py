@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 from api.platform.authentication import authenticated, current_principal
 from api.platform.bodies import json_body
 from api.platform.cli import validated, when
+from api.platform.idempotency import idempotent
 from api.platform.openapi import document
 from api.versioning import present, serves
 from api.versioning.pins import ApiKeyPatchSchema, pin_rules
@@ -23,10 +24,17 @@ _TAGS = ("api-keys",)
 
 
 @document(
-    "api_key_created", status=201, body=ApiKeySchema, auth="access", errors=(403,), tags=_TAGS
+    "api_key_created",
+    status=201,
+    body=ApiKeySchema,
+    auth="access",
+    errors=(403,),
+    idempotent=True,
+    tags=_TAGS,
 )
 @serves("api_keys")
 @authenticated(admin=True)
+@idempotent
 def create_api_key():
     """Create an API key; the response is the only one that ever shows the key."""
     data = load(present().body_schema(ApiKeySchema), json_body())

@@ -5,6 +5,7 @@ from flask import Blueprint, request
 from api.platform import conditional
 from api.platform.authentication import authenticated, current_principal
 from api.platform.bodies import json_body
+from api.platform.idempotency import idempotent
 from api.platform.openapi import document
 from api.platform.pagination import list_params
 from api.versioning import present, serving
@@ -39,9 +40,11 @@ def get_book(book_id: int):
     auth="access_or_key",
     errors=(403, 409),
     etag=True,
+    idempotent=True,
     tags=("books",),
 )
 @authenticated(scope=SCOPE_WRITE)
+@idempotent
 def create_book():
     """Add a book; any signed-in user or API key with the write scope may."""
     data = load(present().body_schema(BookSchema), json_body())

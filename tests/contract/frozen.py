@@ -376,13 +376,45 @@ def golden_differences(expected: list[dict], actual: list[dict]) -> list[tuple[s
         elif old["request"] != new["request"]:
             found.append(("scenario", f"{label}: sends another request now"))
         else:
-            for kind, message in json_differences(old["response"], new["response"]):
+            expected_response, actual_response = old["response"], new["response"]
+            for name in SET_HEADERS:
+                before = expected_response.get("headers", {}).get(name)
+                after = actual_response.get("headers", {}).get(name)
+                if before is None or after is None:
+                    continue  # a header that appears or goes is judged as any other
+                for kind, message in _set_differences(name, before, after):
+                    found.append((kind, f"{label}: {message}"))
+                expected_response = _without_header(expected_response, name)
+                actual_response = _without_header(actual_response, name)
+            for kind, message in json_differences(expected_response, actual_response):
                 found.append((kind, f"{label}: {message}"))
     known = {step["name"] for step in expected}
     for new in actual:
         if new["name"] not in known:
             found.append(("scenario", f"step {new['name']!r}: new in the scenario"))
     return found
+
+
+# Headers whose value is a set of names: one that only gains names lets a client do all it did
+# (a browser may read one more response header), so it is additive; losing one is breaking.
+SET_HEADERS = ("Access-Control-Expose-Headers",)
+
+
+def _names(value: str) -> set[str]:
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _set_differences(name: str, before: str, after: str) -> list[tuple[str, str]]:
+    gone, new = sorted(_names(before) - _names(after)), sorted(_names(after) - _names(before))
+    found = [("removed", f"headers.{name} lost {_show(gone)}")] if gone else []
+    if new:
+        found.append(("added", f"headers.{name} gained {_show(new)}"))
+    return found  # the same names in another order or spacing: nothing
+
+
+def _without_header(response: dict, name: str) -> dict:
+    headers = {k: v for k, v in response.get("headers", {}).items() if k != name}
+    return {**response, "headers": headers}
 
 
 def is_breaking(kind: str) -> bool:

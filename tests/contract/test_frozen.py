@@ -157,3 +157,17 @@ def test_golden_differences_tell_breaking_from_additive():
         False,
         False,
     ]
+
+
+def test_an_exposed_header_gained_is_additive_and_one_lost_is_breaking():
+    def step(exposed):
+        request = {"method": "GET", "path": "/api/v1/books"}
+        headers = {"Access-Control-Expose-Headers": exposed, "API-Version": "1"}
+        return [{"name": "a", "request": request, "response": {"status": 200, "headers": headers}}]
+
+    label = "step 'a' (GET /api/v1/books): headers.Access-Control-Expose-Headers"
+    gained = frozen.golden_differences(step("ETag, Link"), step("ETag, Idempotent-Replayed, Link"))
+    assert gained == [("added", f'{label} gained ["Idempotent-Replayed"]')]
+    lost = frozen.golden_differences(step("ETag, Link"), step("ETag"))
+    assert lost == [("removed", f'{label} lost ["Link"]')]
+    assert frozen.golden_differences(step("ETag, Link"), step("ETag,Link")) == []
