@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -160,39 +161,22 @@ def _find(client_type: str, client_id: int, key: str) -> IdempotencyKey | None:
 
 
 # Stored bodies are sealed: an API key's creation answer holds its plaintext, which is
-# otherwise never stored. Encrypt-then-MAC with HMAC-SHA256 as the pseudo-random function
-# (a keystream in counter mode) and as the tag, keys derived from SECRET_KEY.
-_NONCE, _TAG = 16, 32
-
-
-def _keys() -> tuple[bytes, bytes]:
-    secret = current_app.config["SECRET_KEY"].encode()
-    return (
-        hmac.new(secret, b"idempotency-encrypt", hashlib.sha256).digest(),
-        hmac.new(secret, b"idempotency-mac", hashlib.sha256).digest(),
-    )
-
-
-def _stream(key: bytes, nonce: bytes, length: int) -> bytes:
-    blocks = (length + 31) // 32
-    return b"".join(
-        hmac.new(key, nonce + i.to_bytes(8, "big"), hashlib.sha256).digest() for i in range(blocks)
-    )[:length]
+# otherwise never stored. Fernet (AES-128-CBC with HMAC-SHA256, from the cryptography library)
+# with a key derived from SECRET_KEY by HKDF.
+def _fernet() -> Fernet:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"book-api idempotent responses"
+    ).derive(current_app.config["SECRET_KEY"].encode())
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def _seal(plain: bytes) -> str:
-    encrypt, mac = _keys()
-    nonce = os.urandom(_NONCE)
-    cipher = bytes(a ^ b for a, b in zip(plain, _stream(encrypt, nonce, len(plain)), strict=True))
-    tag = hmac.new(mac, nonce + cipher, hashlib.sha256).digest()
-    return base64.b64encode(nonce + tag + cipher).decode()
+    return _fernet().encrypt(plain).decode()
 
 
 def _unseal(sealed: str) -> bytes:
-    """Raises ValueError when the tag does not match (SECRET_KEY was rotated)."""
-    encrypt, mac = _keys()
-    raw = base64.b64decode(sealed)
-    nonce, tag, cipher = raw[:_NONCE], raw[_NONCE : _NONCE + _TAG], raw[_NONCE + _TAG :]
-    if not hmac.compare_digest(tag, hmac.new(mac, nonce + cipher, hashlib.sha256).digest()):
-        raise ValueError("the stored response was sealed with another SECRET_KEY")
-    return bytes(a ^ b for a, b in zip(cipher, _stream(encrypt, nonce, len(cipher)), strict=True))
+    """Raises ValueError when the body cannot be opened (SECRET_KEY was rotated)."""
+    try:
+        return _fernet().decrypt(sealed.encode())
+    except InvalidToken:
+        raise ValueError("the stored response was sealed with another SECRET_KEY") from None
