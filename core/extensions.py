@@ -55,39 +55,42 @@ db = SQLAlchemy(
 
 
 @contextmanager
-def rolled_back() -> Iterator[Connection]:
-    """A block whose database work is all undone: the sessions this thread opens inside it
-    (new request contexts included) share one connection, and their commits only release
-    savepoints of a transaction that is rolled back at the end. Use ``begin_nested()`` on the
-    yielded connection to undo one part before the next."""
+def _shared_connection(*, immediate: bool) -> Iterator[tuple[Connection, object]]:
+    """One connection in a transaction that every session of this thread joins meanwhile (new
+    request contexts included): their commits only release savepoints of it."""
     with db.engine.connect() as connection:
         transaction = connection.begin()
+        if connection.dialect.name == "sqlite":
+            # pysqlite defers BEGIN to the first write, so a session's SAVEPOINT would open the
+            # transaction and its RELEASE commit it. IMMEDIATE for a block that writes: taking
+            # the lock now waits out the busy timeout instead of failing on upgrade.
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
         token = _SHARED_CONNECTION.set(connection)
+        try:
+            yield connection, transaction
+        finally:
+            _SHARED_CONNECTION.reset(token)
+
+
+@contextmanager
+def rolled_back() -> Iterator[Connection]:
+    """A block whose database work is all undone, at its end. Use ``begin_nested()`` on the
+    yielded connection to undo one part before the next."""
+    with _shared_connection(immediate=False) as (connection, transaction):
         try:
             yield connection
         finally:
-            _SHARED_CONNECTION.reset(token)
             transaction.rollback()
 
 
 @contextmanager
 def one_transaction() -> Iterator[Connection]:
-    """A block whose database work commits at once, at its end (or is undone if it raises).
-
-    The sessions this thread opens inside it share one connection, and their commits only
-    release savepoints of its transaction: a service that commits its own write and the
-    caller's bookkeeping about that write land together. The block's session is committed
-    first, so its next statement starts on the shared connection, and ended at the end.
-    """
+    """A block whose database work commits at once, at its end (or is undone if it raises):
+    a service that commits its own write and the caller's bookkeeping about that write land
+    together. The block's session is committed first, so its next statement starts on the
+    shared connection, and ended at the end."""
     db.session.commit()
-    with db.engine.connect() as connection:
-        transaction = connection.begin()
-        if connection.dialect.name == "sqlite":
-            # pysqlite defers BEGIN to the first write, so the session's SAVEPOINT would open
-            # the transaction and its RELEASE commit it. IMMEDIATE: the block is a write, and
-            # taking the lock now waits out the busy timeout instead of failing on upgrade.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        token = _SHARED_CONNECTION.set(connection)
+    with _shared_connection(immediate=True) as (connection, transaction):
         try:
             yield connection
             db.session.commit()
@@ -96,8 +99,6 @@ def one_transaction() -> Iterator[Connection]:
             db.session.rollback()
             transaction.rollback()
             raise
-        finally:
-            _SHARED_CONNECTION.reset(token)
 
 
 migrate = Migrate()

@@ -38,6 +38,16 @@ class Principal:
         return self.api_key is not None
 
     @property
+    def client(self) -> tuple[str, int]:
+        """Who is calling, as usage and idempotency keys scope it: the API key itself, else
+        the user; ``("anonymous", 0)`` for neither."""
+        if self.api_key is not None:
+            return "api_key", self.api_key.id
+        if self.user is not None:
+            return "user", self.user.id
+        return "anonymous", 0
+
+    @property
     def user_id(self) -> int | None:
         """The user this principal acts for: the user, or the admin who created the key."""
         if self.api_key is not None:

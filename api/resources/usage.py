@@ -19,8 +19,7 @@ _TAGS = ("usage",)
 def my_usage():
     """This client's requests per version and endpoint over the last ``days`` UTC days."""
     params = load_query(UsageQuerySchema(), request.args, strict=serving().strict_query)
-    principal = current_principal()
-    client = ("api_key", principal.api_key.id) if principal.api_key else ("user", principal.user_id)
+    client = current_principal().client
     report = usage.client_usage(counting.store(), client, params["days"], _now())
     return present().usage(report)
 

@@ -84,12 +84,19 @@ class VersionInfo(Schema):
 
 
 BookEnvelope = envelope("BookEnvelope", fields.Nested(BookData, required=True))
-BookPageEnvelope = envelope(
-    "BookPageEnvelope",
-    fields.List(fields.Nested(BookData), required=True),
-    pagination=fields.Nested(Pagination, required=True),
-    links=fields.Nested(PageLinks, required=True),
-)
+
+
+def page_envelope(name: str, item: type[Schema]) -> type[Schema]:
+    """A list's envelope: its items, ``pagination`` and the page ``links``."""
+    return envelope(
+        name,
+        fields.List(fields.Nested(item), required=True),
+        pagination=fields.Nested(Pagination, required=True),
+        links=fields.Nested(PageLinks, required=True),
+    )
+
+
+BookPageEnvelope = page_envelope("BookPageEnvelope", BookData)
 UserEnvelope = envelope("UserEnvelope", fields.Nested(UserOut, required=True))
 RegisteredEnvelope = envelope(
     "RegisteredEnvelope",
@@ -110,12 +117,7 @@ ApiKeyListEnvelope = envelope(
 ApiVersionEnvelope = envelope("ApiVersionEnvelope", fields.Nested(ApiVersionOut, required=True))
 ComparedEnvelope = envelope("ComparedEnvelope", fields.Nested(ComparedOut, required=True))
 UsageEnvelope = envelope("UsageEnvelope", fields.Nested(UsageOut, required=True))
-VersionUsagePageEnvelope = envelope(
-    "VersionUsagePageEnvelope",
-    fields.List(fields.Nested(ClientUsageOut), required=True),
-    pagination=fields.Nested(Pagination, required=True),
-    links=fields.Nested(PageLinks, required=True),
-)
+VersionUsagePageEnvelope = page_envelope("VersionUsagePageEnvelope", ClientUsageOut)
 HealthEnvelope = envelope("HealthEnvelope", fields.Nested(HealthOut, required=True))
 IndexEnvelope = envelope("IndexEnvelope", fields.Nested(VersionInfo, required=True))
 MessageEnvelope = envelope(

@@ -82,6 +82,11 @@ class V2Presenter(Presenter):
         ]
         cursors = next_cursor(params, page), prev_cursor(params, page)
         links = page_links(collection, page, cursors)
+        return self.page_envelope(data, page, links, cursors)
+
+    def page_envelope(self, data: list, page: Page, links: dict, cursors=(None, None)):
+        """A list's envelope: its items, ``pagination`` (numbered pages also give ``page`` and
+        ``total_pages``), ``links`` and the X-Total-Count and Link headers."""
         pagination = {"per_page": page.per_page}
         if page.page is not None:
             pagination = {
@@ -175,20 +180,7 @@ class V2Presenter(Presenter):
     def version_usage_page(self, page: Page, params: dict) -> Response:
         """The admin's per-version usage report, paged like the book list."""
         links = page_links(self.url("version_usage"), page, (None, None))
-        pagination = {
-            "page": page.page,
-            "per_page": page.per_page,
-            "total_pages": page.total_pages,
-            "total_items": page.total,
-            "has_next": page.has_next,
-            "has_prev": page.has_prev,
-            "next_cursor": None,
-            "prev_cursor": None,
-        }
-        data = client_usage_out.dump(page.items, many=True)
-        return self.envelope(
-            data, links, headers=self.list_headers(page, links), pagination=pagination
-        )
+        return self.page_envelope(client_usage_out.dump(page.items, many=True), page, links)
 
     def compared(self, result: dict) -> Response:
         """Both versions' answers to one request and their differences."""

@@ -16,7 +16,6 @@ from api.versioning.registry import Version
 # Set while a compare run is being served: such requests are not rate limited or counted.
 COMPARING: ContextVar[bool] = ContextVar("comparing", default=False)
 
-_MISSING = object()
 _BOOK = re.compile(r"^/books/[^/]+/?$")
 
 

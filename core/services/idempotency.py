@@ -51,11 +51,9 @@ class StoredResponse:
 
 def client_of(actor: Principal) -> tuple[str, int]:
     """The scope keys live in: the API key itself, else the signed-in user."""
-    if actor.api_key is not None:
-        return "api_key", actor.api_key.id
-    if actor.user is not None:
-        return "user", actor.user.id
-    raise ValueError("idempotency keys need a user or an API key")
+    if actor.client[0] == "anonymous":
+        raise ValueError("idempotency keys need a user or an API key")
+    return actor.client
 
 
 def fingerprint(method: str, operation: str, version: str, body) -> str:
