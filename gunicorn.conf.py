@@ -9,6 +9,14 @@ app_settings = check_environment()  # not "config": that name is a gunicorn sett
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# gevent workers (serving.Worker): a connection is a greenlet, so slow or idle clients never
+# hold a worker; the worker closes what does not arrive in time (REQUEST_READ_TIMEOUT, 408)
+# and answers what gunicorn cannot parse in JSON. Each worker serves up to
+# WORKER_CONNECTIONS connections at once; database work waits for one of the pool's
+# connections (SQLAlchemy's default of 5, and 10 beyond) as it would in threads.
+worker_class = "serving.Worker"
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
+keepalive = app_settings["KEEPALIVE_SECONDS"]
 # The app refuses headers over MAX_HEADER_BYTES in total (16 KiB by default) with a JSON 431 in
 # the version's shape: gunicorn lets through header lines up to four times that (64 KiB) and up
 # to 256 of them, so that answer is the one clients meet. Beyond (a hard cap on what a worker

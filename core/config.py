@@ -234,6 +234,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "TRUSTED_HOSTS_CHOSEN": hosts_chosen,
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES"), 0, minimum=0),
         "MAX_HEADER_BYTES": _int("MAX_HEADER_BYTES", env.get("MAX_HEADER_BYTES"), 16 * 1024),
+        # Slow clients (served by serving.Worker): a request's head must arrive within this
+        # many seconds of its first byte, and each read of its body waits at most this long;
+        # else 408. An idle kept-alive connection is closed after KEEPALIVE_SECONDS.
+        "REQUEST_READ_TIMEOUT": _int("REQUEST_READ_TIMEOUT", env.get("REQUEST_READ_TIMEOUT"), 10),
+        "KEEPALIVE_SECONDS": _int("KEEPALIVE_SECONDS", env.get("KEEPALIVE_SECONDS"), 5),
         "REQUEST_LOG": _bool(env.get("REQUEST_LOG"), True),
         # Off by default: legacy v1 clients never send If-Match.
         "REQUIRE_IF_MATCH": _bool(env.get("REQUIRE_IF_MATCH"), False),

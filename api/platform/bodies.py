@@ -23,6 +23,23 @@ class UnreadableBody(BadRequest):
     default_message = "The request body could not be read (broken chunked encoding or length)"
 
 
+class BodyTimedOut(DomainError):
+    status = 408
+    reason = "request_timeout"
+    default_message = "The request body did not arrive in time"
+
+
+@cache
+def _server_timeouts() -> tuple[type[BaseException], ...]:
+    # The project's gunicorn worker (serving.py) raises its ClientTimeout from wsgi.input when
+    # a body read waits longer than REQUEST_READ_TIMEOUT. Imported lazily, as gunicorn's.
+    try:
+        from serving import ClientTimeout
+    except ImportError:
+        return ()
+    return (ClientTimeout,)
+
+
 @cache
 def _server_parse_errors() -> tuple[type[BaseException], ...]:
     # gunicorn raises its parse errors (InvalidChunkSize, ChunkMissingTerminator, ...) from
@@ -32,6 +49,11 @@ def _server_parse_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         return ()
     return (ParseException,)
+
+
+def is_body_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is the server giving up on a body that did not arrive in time."""
+    return isinstance(error, _server_timeouts())
 
 
 def is_body_read_error(error: BaseException) -> bool:
@@ -44,10 +66,12 @@ def read_body() -> bytes:
 
     Raises UnreadableBody (400) when the server cannot read it: a malformed chunked encoding,
     a body shorter than its length, a client gone. Once raised, it is raised again on every
-    later read in the request (the stream is then in an unknown state).
+    later read in the request (the stream is then in an unknown state); so is BodyTimedOut (408)
+    when the server gave up waiting for the body.
     """
-    if g.get("body_unreadable"):
-        raise UnreadableBody()
+    failure = g.get("body_failure")
+    if failure is not None:
+        raise failure()
     try:
         raw = request.get_data(cache=True)
         _refuse_truncated(raw)
@@ -56,10 +80,13 @@ def read_body() -> bytes:
             raise ClientDisconnected()
     except RequestEntityTooLarge:
         raise
+    except _server_timeouts():
+        g.body_failure = BodyTimedOut
+        raise BodyTimedOut() from None
     except Exception as error:
         if not (is_body_read_error(error) or isinstance(error, OSError)):
             raise
-        g.body_unreadable = True
+        g.body_failure = UnreadableBody
         raise UnreadableBody() from None
     return raw
 

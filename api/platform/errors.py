@@ -9,7 +9,7 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from api.platform.bodies import UnreadableBody, is_body_read_error
+from api.platform.bodies import BodyTimedOut, UnreadableBody, is_body_read_error, is_body_timeout
 from api.platform.requestlog import request_id
 from api.versioning import present
 from core.errors import DomainError, ServiceUnavailable
@@ -79,6 +79,8 @@ def handle_database_unavailable(error: Exception) -> Response:
 
 
 def handle_unexpected(error: Exception) -> Response:
+    if is_body_timeout(error):
+        return handle_domain_error(BodyTimedOut())
     if is_body_read_error(error):
         # A body read outside read_body() (which maps these itself): still the client's fault.
         return handle_domain_error(UnreadableBody())

@@ -139,13 +139,49 @@ def test_oversized_headers_are_the_apps_json_431(server, headers):
     assert json_error(status, response_headers, payload, True) == "headers_too_large"
 
 
-def test_headers_beyond_the_hard_cap_are_gunicorns_own_431(server):
-    """Documented in README: a header line over 64 KiB never reaches the app."""
-    base, _ = server
+@pytest.mark.parametrize(("path", "enveloped"), [("/api/v1/books", False), ("/api/v2/books", True)])
+def test_headers_beyond_the_hard_cap_are_the_servers_json_431(server, path, enveloped):
+    """A header line over 64 KiB never reaches the app: the worker answers it, in JSON."""
+    base, env = server
     padding = b"X-Padding: " + b"a" * 70_000 + b"\r\n"
-    status, headers, _ = exchange(base, get_books(base, padding) + b"\r\n")
+    request = f"GET {path} HTTP/1.1\r\n".encode() + host(base) + padding + b"\r\n"
+    status, headers, payload = exchange(base, request)
     assert status == 431
-    assert headers["content-type"].startswith("text/html")
+    assert json_error(status, headers, payload, enveloped) == "headers_too_large"
+    assert headers["connection"] == "close"
+    assert "a" * 100 not in server_log(base, env)  # the refusal is logged without the bytes
+
+
+@pytest.mark.parametrize(("path", "enveloped"), [("/api/v1/books", False), ("/api/v2/books", True)])
+def test_a_request_line_over_the_limit_is_a_json_414(server, path, enveloped):
+    base, _ = server
+    request = f"GET {path}?q={'a' * 9000} HTTP/1.1\r\n".encode() + host(base) + b"\r\n"
+    status, headers, payload = exchange(base, request)
+    assert status == 414
+    assert json_error(status, headers, payload, enveloped) == "uri_too_long"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /api/v2/books HTTP/1.1\r\nBad Header Name: x\r\n\r\n",
+        b"GET /api/v2/books HTTP/9.9\r\n\r\n",
+        b"GET /api/v2/books HTTP/1.1\r\nHost: a\r\nContent-Length: zz\r\n\r\n",
+    ],
+    ids=["header-name", "http-version", "content-length"],
+)
+def test_a_head_gunicorn_cannot_parse_is_a_json_400_in_the_paths_version(server, raw):
+    base, _ = server
+    status, headers, payload = exchange(base, raw)
+    assert status == 400
+    assert json_error(status, headers, payload, True) == "malformed_request"
+
+
+def test_garbage_without_a_path_is_a_json_400_in_the_unversioned_shape(server):
+    base, _ = server
+    status, headers, payload = exchange(base, b"\x00\x01 nonsense\r\n\r\n")
+    assert status == 400
+    assert json_error(status, headers, payload, False) == "malformed_request"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,205 @@
+"""The gunicorn worker the API is served with (``worker_class`` in gunicorn.conf.py).
+
+It is gunicorn's gevent worker: every connection is a greenlet, so a client that sends slowly,
+or not at all, holds a few kilobytes of memory and never a worker. On top of it:
+
+* An idle kept-alive connection is closed after ``keepalive`` seconds (KEEPALIVE_SECONDS),
+  without a word.
+* Once the first byte of a request has arrived, its head (request line and headers) must
+  arrive within REQUEST_READ_TIMEOUT seconds, and each read of its body waits at most that
+  long. Otherwise the answer is a JSON 408 and the connection is closed.
+* What gunicorn's parser refuses (a broken request line, header or chunked encoding, a request
+  line over 8190 bytes, headers beyond the hard caps, a TLS hello on the plain port) is
+  answered in JSON, in the error shape of the version the request's path names, instead of
+  gunicorn's HTML. Each refusal is one warning line in the log, without the request's bytes.
+* A connection whose request body the application left unread (or unreadable) is closed after
+  the response rather than drained: nothing of a refused body is parsed as the next request.
+
+The application itself never imports this module; ``api.platform.bodies`` recognises the
+timeout below when a body read raises it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from http import HTTPStatus
+
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.ggevent import GeventWorker
+
+# How much of a request's first bytes is kept to find the path it names (for the error shape).
+_HEAD_KEPT = 8192
+_REQUEST_PATH = re.compile(rb"^[A-Z]{1,20} (/[\x21-\x7e]*)")
+
+
+class ClientTimeout(Exception):
+    """A client did not send its request in time."""
+
+
+class _Idle(ClientTimeout):
+    """Nothing arrived on a connection waiting for its next request: it is closed quietly."""
+
+
+class RequestTimeout(ClientTimeout):
+    """A request began but did not finish arriving in time: 408."""
+
+
+class DeadlineSocket:
+    """The client socket as gunicorn's parser reads it, with the deadlines above.
+
+    Waiting for a request: ``idle`` seconds. Its head: ``limit`` seconds from its first byte.
+    Its body: ``limit`` seconds per read. After a timeout every later read fails at once.
+    """
+
+    def __init__(self, sock, idle: float, limit: float):
+        self._sock = sock
+        self._idle = idle
+        self._limit = limit
+        self._deadline: float | None = None  # when the head must be in; None while waiting
+        self._in_body = False
+        self.dead = False
+        self.head = bytearray()  # the current request's first bytes
+
+    def recv(self, size: int) -> bytes:
+        if self.dead:
+            raise _Idle()
+        if self._in_body:
+            timeout = self._limit
+        elif self._deadline is None:
+            timeout = self._idle
+        else:
+            timeout = max(self._deadline - time.monotonic(), 0.001)
+        self._sock.settimeout(timeout)
+        try:
+            data = self._sock.recv(size)
+        except TimeoutError:
+            self.dead = True
+            if self._deadline is None and not self._in_body:
+                raise _Idle() from None
+            raise RequestTimeout() from None
+        if data and not self._in_body:
+            if self._deadline is None:
+                self._deadline = time.monotonic() + self._limit
+            if len(self.head) < _HEAD_KEPT:
+                self.head += data[: _HEAD_KEPT - len(self.head)]
+        return data
+
+    def begin_body(self) -> None:
+        """The head is parsed: body reads and the response get the per-read limit."""
+        self._in_body = True
+        self._sock.settimeout(self._limit)
+
+    def end_request(self) -> None:
+        self._in_body = False
+        self._deadline = None
+        self.head.clear()
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+# What gunicorn's parser raises, as the status gunicorn itself would answer and our reason.
+_REFUSALS: tuple[tuple[type[Exception], int, str, str], ...] = (
+    (RequestTimeout, 408, "request_timeout", "The request did not arrive in time"),
+    (http_errors.LimitRequestLine, 414, "uri_too_long", "The request line is too long"),
+    (http_errors.LimitRequestHeaders, 431, "headers_too_large", "Request headers are too large"),
+    (
+        http_errors.UnsupportedTransferCoding,
+        501,
+        "unsupported_transfer_coding",
+        "The request's Transfer-Encoding is not supported",
+    ),
+    (http_errors.ExpectationFailed, 417, "expectation_failed", "Expect is not supported"),
+    (
+        http_errors.ParseException,
+        400,
+        "malformed_request",
+        "The request could not be parsed (request line, headers or chunked encoding)",
+    ),
+)
+
+
+def refusal(error: Exception) -> tuple[int, str, str] | None:
+    """(status, reason, message) for a request the server cannot parse, else None."""
+    if isinstance(error, (http_errors.InvalidResponseHeader, http_errors.ConfigurationProblem)):
+        return None  # the application's or the operator's fault, not the client's
+    for kind, status, reason, message in _REFUSALS:
+        if isinstance(error, kind):
+            return status, reason, message
+    return None
+
+
+def request_path(head: bytes) -> str:
+    """The path a request's first bytes name, without its query; "/api" when there is none."""
+    found = _REQUEST_PATH.match(bytes(head))
+    if not found:
+        return "/api"
+    return found.group(1).decode("ascii").split("?", 1)[0].split("#", 1)[0]
+
+
+class Worker(GeventWorker):
+    """gunicorn's gevent worker with deadlines for slow clients and JSON for what it refuses."""
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        config = getattr(self.wsgi, "config", {})
+        self.read_timeout = float(config.get("REQUEST_READ_TIMEOUT", 10))
+
+    def timeout_ctx(self):
+        return contextlib.nullcontext()  # the socket keeps the deadlines
+
+    def handle(self, listener, client, addr):
+        idle = self.cfg.keepalive or self.read_timeout
+        super().handle(listener, DeadlineSocket(client, idle, self.read_timeout), addr)
+
+    def handle_request(self, listener_name, req, sock, addr):
+        sock.begin_body()
+        try:
+            super().handle_request(listener_name, req, sock, addr)
+            if not sock.dead and not _body_consumed(req):
+                sock.dead = True  # closed after this response rather than drained
+        finally:
+            sock.end_request()
+
+    def handle_error(self, req, client, addr, exc):
+        if isinstance(exc, _Idle):
+            return
+        refused = refusal(exc)
+        if refused is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        status, reason, message = refused
+        ip = addr[0] if addr else ""
+        self.log.warning("Refused a request from ip=%s: %d %s", ip, status, reason)
+        head = getattr(client, "head", b"")
+        try:
+            body = self._render(status, message, reason, request_path(head))
+            phrase = HTTPStatus(status).phrase
+            client.sendall(
+                f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
+                + body
+            )
+        except (OSError, ClientTimeout):
+            pass  # the client is gone: nothing to tell it
+
+    def _render(self, status: int, message: str, reason: str, path: str) -> bytes:
+        """The application's own JSON error for ``path`` (so, in its version's shape)."""
+        from api.platform.errors import render_error
+
+        try:
+            with self.wsgi.test_request_context(path):
+                return render_error(status, message, reason=reason).get_data()
+        except Exception:  # a path no request context takes: the unversioned shape
+            with self.wsgi.test_request_context("/api"):
+                return render_error(status, message, reason=reason).get_data()
+
+
+def _body_consumed(req) -> bool:
+    """Whether the application read the request's whole body (reading at most one byte)."""
+    try:
+        return req.body.read(1) == b""
+    except Exception:
+        return False

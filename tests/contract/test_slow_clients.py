@@ -1,0 +1,179 @@
+"""Slow and idle clients against the real server (`gunicorn -c gunicorn.conf.py wsgi:app`, whose
+worker is serving.Worker): they never starve a legitimate request, and what does not arrive in
+time is closed with a JSON 408 in the version's shape."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import _prepare_database
+from tests.live import gunicorn, server_log
+
+pytestmark = pytest.mark.gunicorn
+
+READ_TIMEOUT = 2  # REQUEST_READ_TIMEOUT for this module's server, seconds
+KEEPALIVE = 1
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("slow")
+    url = f"sqlite:///{tmp / 'books.db'}"
+    _prepare_database(url)
+    env = {
+        "APP_ENV": "development",
+        "DATABASE_URL": url,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "RATELIMIT_ENABLED": "true",
+        "REQUEST_LOG": "true",
+        "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
+        "KEEPALIVE_SECONDS": str(KEEPALIVE),
+        "TMPDIR": str(tmp),
+    }
+    with gunicorn(env) as base:  # one worker: a slow client must not be able to hold it
+        yield base, env
+        assert "unhandled error" not in server_log(base, env)
+
+
+def connect(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=READ_TIMEOUT + 5)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def read_one(sock: socket.socket) -> bytes:
+    """One whole response (head and Content-Length body) off a kept-alive connection."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(
+        next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[
+            1
+        ]
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    assert len(body) == length
+    return head
+
+
+def reason_of(body: bytes, enveloped: bool) -> str:
+    payload = json.loads(body)
+    return payload["error"]["reason"] if enveloped else payload["code"]
+
+
+def test_fifty_slowloris_sockets_do_not_delay_a_legitimate_request(server):
+    base, _ = server
+    slow = [connect(base) for _ in range(50)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /api/v2/books HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        for _ in range(3):  # and they keep trickling header bytes
+            for sock in slow:
+                sock.sendall(b"a")
+        started = time.monotonic()
+        with urllib.request.urlopen(f"{base}/api/v1/books?per_page=1", timeout=10) as response:
+            assert response.status == 200
+        assert time.monotonic() - started < 2  # the issue's goal; typically milliseconds
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+@pytest.mark.parametrize(("path", "enveloped"), [("/api/v1/books", False), ("/api/v2/books", True)])
+def test_a_head_that_does_not_arrive_in_time_is_a_json_408(server, path, enveloped):
+    base, env = server
+    with connect(base) as sock:
+        started = time.monotonic()
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Never: ".encode())
+        status, headers, body = read_answer(sock)  # ends when the server closes
+        waited = time.monotonic() - started
+    assert status == 408
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert reason_of(body, enveloped) == "request_timeout"
+    assert waited >= READ_TIMEOUT - 0.5  # not refused before its time
+    assert "408 request_timeout" in server_log(base, env)  # one log line says why
+
+
+@pytest.mark.parametrize(
+    ("path", "enveloped"), [("/api/v1/auth/login", False), ("/api/v2/auth/login", True)]
+)
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\nfffffff\r\n{",
+        b'Content-Length: 100\r\n\r\n{"email":',
+    ],
+    ids=["huge-chunk", "short-length"],
+)
+def test_a_body_that_stalls_is_a_json_408(server, path, enveloped, framing):
+    base, _ = server
+    with connect(base) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+            + b"Content-Type: application/json\r\n"
+            + framing
+        )
+        status, headers, body = read_answer(sock)
+    assert status == 408
+    assert reason_of(body, enveloped) == "request_timeout"
+
+
+def test_an_idle_kept_alive_connection_is_closed_quietly(server):
+    base, _ = server
+    with connect(base) as sock:
+        sock.sendall(b"GET /api/v2/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_one(sock).startswith(b"HTTP/1.1 200")
+        # Nothing more is sent: after KEEPALIVE seconds the server closes without a word.
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+    assert rest == b""
+
+
+def test_kept_alive_requests_are_served_one_after_another(server):
+    base, _ = server
+    with connect(base) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert read_one(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_refused_body_left_unread_is_not_parsed_as_the_next_request(server):
+    """401 before the body is read: the rest of the body (here a smuggled request) is dropped
+    with the connection, never answered."""
+    base, _ = server
+    smuggled = b"GET /api/v2/books HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    body = b'{"title": "x"}' + smuggled
+    with connect(base) as sock:
+        sock.sendall(
+            b"POST /api/v2/books HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + f"{len(body):x}\r\n".encode()
+            + body
+            + b"\r\n"  # and no last chunk: the body never ends
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401")
+    assert answer.count(b"HTTP/1.1 ") == 1
