@@ -5,7 +5,9 @@ time is closed with a JSON 408 in the version's shape."""
 from __future__ import annotations
 
 import json
+import re
 import socket
+import threading
 import time
 import urllib.request
 
@@ -156,6 +158,39 @@ def test_kept_alive_requests_are_served_one_after_another(server):
         for _ in range(3):
             sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert read_one(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_pipelining_client_does_not_hold_the_worker(server):
+    """A connection whose next requests are already waiting takes turns with the others: a
+    request on a second connection is answered long before the first one's hundredth."""
+    base, _ = server
+    pipelined = 100
+    received = []  # responses read so far on the pipelining connection
+    with connect(base) as busy, connect(base) as other:
+        busy.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * pipelined)
+
+        def drain():
+            stream = busy.makefile("rb")
+            for _ in range(pipelined):
+                head = b"".join(iter(stream.readline, b"\r\n"))
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                stream.read(int(length.group(1)))
+                received.append(head)
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        try:
+            # Once the worker is busy with the pipelined requests, another client asks.
+            while not received and reader.is_alive():
+                reader.join(0.001)
+            other.sendall(b"GET /api/v2/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert read_one(other).startswith(b"HTTP/1.1 200")
+            served_before = len(received)
+        finally:
+            reader.join(timeout=30)
+    assert len(received) == pipelined
+    assert all(head.startswith(b"HTTP/1.1 200") for head in received)
+    assert served_before < pipelined // 2
 
 
 def test_a_refused_body_left_unread_is_not_parsed_as_the_next_request(server):
