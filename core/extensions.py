@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import click
 from flask_jwt_extended import JWTManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import MetaData, event
@@ -101,7 +101,45 @@ def one_transaction() -> Iterator[Connection]:
             raise
 
 
-migrate = Migrate()
+class DeferredMigrate:
+    """Flask-Migrate, loaded on first use.
+
+    Serving never migrates, and Alembic with its templates is about 10 MiB in every worker, so
+    it is imported only by what uses it: the ``flask db`` commands and ``flask_migrate``'s
+    functions (through ``app.extensions["migrate"]``). ``directory`` is known without it.
+    """
+
+    def init_app(self, app, db, directory: str, **options) -> None:
+        app.extensions["migrate"] = _PendingMigrate(app, db, directory, options)
+        app.cli.add_command(_MigrationCommands(), "db")
+
+
+class _PendingMigrate:
+    def __init__(self, app, db, directory: str, options: dict):
+        self.directory = directory
+        self._binding = (app, db, directory, options)
+
+    def __getattr__(self, name: str):
+        from flask_migrate import Migrate
+
+        app, db, directory, options = self._binding
+        Migrate().init_app(app, db, directory=directory, **options)  # replaces this object
+        return getattr(app.extensions["migrate"], name)
+
+
+class _MigrationCommands(click.Command):
+    """``flask db``: Flask-Migrate's command group, loaded when the command runs."""
+
+    def __init__(self):
+        super().__init__("db", help="Perform database migrations (Flask-Migrate).")
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        from flask_migrate.cli import db as commands
+
+        return commands.make_context(info_name, args, parent=parent, **extra)
+
+
+migrate = DeferredMigrate()
 jwt = JWTManager()
 SQLITE_BUSY_TIMEOUT_MS = 5000
 

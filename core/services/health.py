@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 from functools import lru_cache
+from pathlib import Path
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,8 +19,33 @@ VERSION_QUERY = "SELECT version_num FROM alembic_version"  # Flask-Migrate's def
 
 @lru_cache(maxsize=8)
 def migration_heads(directory: str) -> frozenset[str]:
-    """The head revisions of the migrations in ``directory``, read once per process."""
-    return frozenset(ScriptDirectory(directory).get_heads())
+    """The head revisions of the migrations in ``directory``, read once per process.
+
+    A head is a revision no other one revises. Read from each script's ``revision`` and
+    ``down_revision`` assignments, as Alembic writes them, without importing Alembic (a worker
+    that only serves never loads it)."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for script in Path(directory, "versions").glob("*.py"):
+        found = _assignments(script, ("revision", "down_revision"))
+        if "revision" not in found:
+            continue
+        revisions.add(found["revision"])
+        down = found.get("down_revision")
+        revised.update((down,) if isinstance(down, str) else (down or ()))
+    return frozenset(revisions - revised)
+
+
+def _assignments(script: Path, names: tuple[str, ...]) -> dict:
+    """The literal values a module assigns at its top level to ``names``."""
+    values = {}
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in names:
+                    values[target.id] = ast.literal_eval(node.value)
+    return values
 
 
 def database_ok() -> bool:

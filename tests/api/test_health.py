@@ -93,6 +93,28 @@ def test_the_heads_are_the_last_migration(ctx):
     assert health_service.migration_heads(ctx.extensions["migrate"].directory) == {last}
 
 
+def test_the_heads_are_alembics_own(ctx):
+    from alembic.script import ScriptDirectory
+
+    directory = ctx.extensions["migrate"].directory
+    assert health_service.migration_heads(directory) == set(ScriptDirectory(directory).get_heads())
+
+
+def test_heads_of_a_branched_history_are_every_unrevised_revision(tmp_path):
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    scripts = {
+        "a.py": 'revision = "a"\ndown_revision = None\n',
+        "b.py": 'revision = "b"\ndown_revision = "a"\n',
+        "c.py": 'revision: str = "c"\ndown_revision = "a"\n',
+        "d.py": 'revision = "d"\ndown_revision = ("b", "x")\n',
+        "helpers.py": "VALUE = 1\n",
+    }
+    for name, text in scripts.items():
+        (versions / name).write_text(text)
+    assert health_service.migration_heads(str(tmp_path)) == {"c", "d"}
+
+
 def test_a_failed_read_on_a_reachable_database_is_tried_again(ctx, monkeypatch):
     """A connection dropped under the first query is not mistaken for a missing schema."""
     heads = health_service.migration_heads(ctx.extensions["migrate"].directory)
