@@ -24,6 +24,25 @@ class NoCookieSessions(SessionInterface):
         return None
 
 
+class BookApi(Flask):
+    """Flask, with the answer to "is this hook or view a coroutine?" kept per function: Flask
+    asks it for every hook of every request (``inspect`` each time), and the answer never
+    changes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_callables: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._sync_callables[func]
+        except KeyError:
+            sync = self._sync_callables[func] = super().ensure_sync(func)
+            return sync
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
 def create_app(
     overrides: Mapping | None = None,
     environ: Mapping[str, str] | None = None,
@@ -33,7 +52,7 @@ def create_app(
     serving ``versions`` (default: ``api.versions.REGISTRY``)."""
     from api.versions import REGISTRY
 
-    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app = BookApi(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(load_config(environ))
     if overrides:
         app.config.update(overrides)

@@ -6,7 +6,6 @@ import ast
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.extensions import db
@@ -51,21 +50,21 @@ def _assignments(script: Path, names: tuple[str, ...]) -> dict:
 def database_ok() -> bool:
     """True when a trivial query succeeds; never raises."""
     try:
-        db.session.execute(text("SELECT 1"))
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
         return True
     except SQLAlchemyError:
-        db.session.rollback()
         return False
 
 
 def _schema_revisions() -> frozenset[str] | None:
     """The revisions Alembic recorded in the database, or None when they cannot be read."""
     try:
-        # A plain driver statement: health is polled often, and this is its whole cost.
-        rows = db.session.connection().exec_driver_sql(VERSION_QUERY)
-        return frozenset(row[0] for row in rows)
+        # A plain driver statement on a pooled connection, no ORM session: health is polled
+        # often, and this is its whole cost.
+        with db.engine.connect() as connection:
+            return frozenset(row[0] for row in connection.exec_driver_sql(VERSION_QUERY))
     except SQLAlchemyError:
-        db.session.rollback()
         return None
 
 
