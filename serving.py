@@ -63,6 +63,7 @@ class DeadlineSocket:
         self._deadline: float | None = None  # when the head must be in; None while waiting
         self._in_body = False
         self.dead = False
+        self._request = None  # the request whose body is being read
         self.head = bytearray()  # the current request's first bytes
 
     def recv(self, size: int) -> bytes:
@@ -81,6 +82,8 @@ class DeadlineSocket:
             self.dead = True
             if self._deadline is None and not self._in_body:
                 raise _Idle() from None
+            if self._request is not None:
+                self._request.must_close = True  # the 408 says "Connection: close"
             raise RequestTimeout() from None
         if data and not self._in_body:
             if self._deadline is None:
@@ -89,13 +92,15 @@ class DeadlineSocket:
                 self.head += data[: _HEAD_KEPT - len(self.head)]
         return data
 
-    def begin_body(self) -> None:
+    def begin_body(self, request) -> None:
         """The head is parsed: body reads and the response get the per-read limit."""
         self._in_body = True
+        self._request = request
         self._sock.settimeout(self._limit)
 
     def end_request(self) -> None:
         self._in_body = False
+        self._request = None
         self._deadline = None
         self.head.clear()
 
@@ -158,7 +163,7 @@ class Worker(GeventWorker):
         super().handle(listener, DeadlineSocket(client, idle, self.read_timeout), addr)
 
     def handle_request(self, listener_name, req, sock, addr):
-        sock.begin_body()
+        sock.begin_body(req)
         try:
             super().handle_request(listener_name, req, sock, addr)
             if not sock.dead and not _body_consumed(req):

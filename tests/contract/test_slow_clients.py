@@ -138,6 +138,7 @@ def test_a_body_that_stalls_is_a_json_408(server, path, enveloped, framing):
         status, headers, body = read_answer(sock)
     assert status == 408
     assert reason_of(body, enveloped) == "request_timeout"
+    assert headers["connection"] == "close"  # and it is
 
 
 def test_an_idle_kept_alive_connection_is_closed_quietly(server):
