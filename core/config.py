@@ -227,6 +227,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "IDEMPOTENCY_TTL_HOURS": _int(
             "IDEMPOTENCY_TTL_HOURS", env.get("IDEMPOTENCY_TTL_HOURS"), 24
         ),
+        # How long a pending claim on a key is its request's alone: longer than any request
+        # runs. A claim older than that was left by a process that died before its write
+        # committed, and a retry with the same request takes it over.
+        "IDEMPOTENCY_LEASE_SECONDS": _int(
+            "IDEMPOTENCY_LEASE_SECONDS", env.get("IDEMPOTENCY_LEASE_SECONDS"), 60
+        ),
         "CORS_ORIGINS": origins,
         "CORS_ALLOW_CREDENTIALS": cors_credentials,
         # Flask refuses a Host outside this list (None: any well-formed host) with a 400.

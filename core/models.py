@@ -233,7 +233,8 @@ class IdempotencyKey(db.Model):
     ``status`` is NULL while the first request runs (pending); then the response's status,
     its kept headers (JSON) and its body (sealed: an API key's plaintext is in it). The client
     is ``user`` or ``api_key`` with its id, as in ``version_usage``; no foreign keys, the rows
-    expire within hours anyway.
+    expire within hours anyway. ``created_at`` is when the key's current claim was taken: by
+    its first request, or by the retry that took over a claim whose lease ran out.
     """
 
     __tablename__ = "idempotency_keys"

@@ -50,9 +50,9 @@ def _answers(base: str) -> bool:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 1):
-    """A gunicorn (one worker unless told) serving the app, in its own process group; yields
-    its base URL and stops it (SIGTERM) afterwards."""
+def gunicorn(env: dict[str, str], workers: int = 1, app_module: str = "wsgi:app"):
+    """A gunicorn (one worker unless told) serving ``app_module``, in its own process group;
+    yields its base URL and stops it (SIGTERM) afterwards."""
     port = free_port()
     log_path = Path(env["TMPDIR"]) / f"gunicorn-{port}.log"
     log = log_path.open("wb")
@@ -67,7 +67,7 @@ def gunicorn(env: dict[str, str], workers: int = 1):
             str(workers),
             "--bind",
             f"127.0.0.1:{port}",
-            "wsgi:app",
+            app_module,
         ],
         cwd=ROOT,
         env={**os.environ, **env},

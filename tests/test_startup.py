@@ -70,6 +70,15 @@ def test_check_environment_refuses_with_one_line_and_a_failing_status(environ, c
     assert captured.err.splitlines() == [expected_line(environ)]
 
 
+@pytest.mark.parametrize("value", ["abc", "0"])
+def test_a_bad_idempotency_lease_is_refused_with_one_line(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        check_environment({"IDEMPOTENCY_LEASE_SECONDS": value})
+    assert exited.value.code == EXIT_STATUS
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("book-api: configuration refused: IDEMPOTENCY_LEASE_SECONDS must be")
+
+
 def test_a_refusal_while_building_the_app_is_one_line(capsys):
     def factory():
         raise ConfigError("V1_SUNSET_AT needs V1_DEPRECATED_AT")

@@ -4,6 +4,8 @@ A request with ``Idempotency-Key`` is judged after its credentials (the key is s
 client) and its body's framing (415/400 come first, as without a key). The first request with
 a key runs normally and its successful response is stored in the same transaction as its
 write; a retry with the same body gets that response again with ``Idempotent-Replayed: true``.
+A claim left pending longer than ``IDEMPOTENCY_LEASE_SECONDS`` (its process died before its
+write committed) is taken over by the next retry with the same body.
 The API version is part of what a key names: the stored answer is in one version's shape, so
 the same key on another version is a different request (422 ``idempotency_key_reused``); the
 unversioned URL served by a version is that version.
@@ -57,10 +59,16 @@ def idempotent(view: Callable) -> Callable:
         operation = (request.endpoint or "").rsplit(".", 1)[-1]
         print_ = idempotency.fingerprint(request.method, operation, current_version(), json_body())
         config = current_app.config
-        ttl = timedelta(hours=config["IDEMPOTENCY_TTL_HOURS"])
-        stored = idempotency.claim(actor, key, print_, config["CLOCK"](), ttl)
-        if stored is not None:
-            response = Response(stored.body, status=stored.status, headers=stored.headers)
+        outcome = idempotency.claim(
+            actor,
+            key,
+            print_,
+            config["CLOCK"](),
+            ttl=timedelta(hours=config["IDEMPOTENCY_TTL_HOURS"]),
+            lease=timedelta(seconds=config["IDEMPOTENCY_LEASE_SECONDS"]),
+        )
+        if isinstance(outcome, idempotency.StoredResponse):
+            response = Response(outcome.body, status=outcome.status, headers=outcome.headers)
             response.headers[REPLAYED_HEADER] = "true"
             return response
         try:
@@ -70,12 +78,12 @@ def idempotent(view: Callable) -> Callable:
                     raise _NotStored(response)
                 kept = {n: response.headers[n] for n in STORED_HEADERS if n in response.headers}
                 answer = idempotency.StoredResponse(response.status_code, kept, response.get_data())
-                idempotency.complete(actor, key, answer)
+                idempotency.complete(outcome, answer)
         except _NotStored as refused:
-            idempotency.release(actor, key)
+            idempotency.release(outcome)
             return refused.response
         except BaseException:
-            idempotency.release(actor, key)
+            idempotency.release(outcome)
             raise
         return response
 

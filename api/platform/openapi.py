@@ -151,7 +151,8 @@ _IDEMPOTENCY_KEY_PARAMETER = {
 _IDEMPOTENCY_ERRORS = {
     400: " A malformed Idempotency-Key (reason `invalid_idempotency_key`).",
     409: " A request with the same Idempotency-Key is still running (reason "
-    "`idempotency_in_progress`).",
+    "`idempotency_in_progress`); retry later. A claim left by a request that died is taken "
+    "over by a retry after `IDEMPOTENCY_LEASE_SECONDS` (60 by default).",
     422: " The Idempotency-Key was used for a different request (reason `idempotency_key_reused`).",
 }
 

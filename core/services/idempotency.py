@@ -5,6 +5,12 @@ constraint on (client, key) decides between racing requests on every database; t
 is then stored in the same transaction as the write (see ``core.extensions.one_transaction``).
 Only successes are stored: a refused first request (4xx) or a failure (5xx) wrote nothing, so
 its pending row is deleted and the key may be sent again, with the same body or a fixed one.
+
+A claim is a lease: a process killed between its claim and its write's commit leaves the row
+pending, and once the claim is ``lease`` old a retry with the same request takes it over. Each
+claim is named by its row and the instant it was taken (``created_at``); taking over and
+storing the answer are conditional updates on both, so of two requests that both believe they
+hold a key, one stores its answer and the other's write is rolled back.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, DomainError
@@ -42,11 +48,28 @@ class KeyInProgress(Conflict):
     default_message = "A request with this Idempotency-Key is still being processed; retry later"
 
 
+class ClaimLost(KeyInProgress):
+    """The request's claim was taken over (its lease ran out) or is gone: it must not store
+    an answer, and its write is undone."""
+
+    default_message = (
+        "Another request with this Idempotency-Key took it over while this one ran; retry later"
+    )
+
+
 @dataclass(frozen=True)
 class StoredResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key this request holds: its row and the instant the request claimed it."""
+
+    id: int
+    claimed_at: datetime
 
 
 def client_of(actor: Principal) -> tuple[str, int]:
@@ -64,13 +87,18 @@ def fingerprint(method: str, operation: str, version: str, body) -> str:
 
 
 def claim(
-    actor: Principal, key: str, print_: str, now: datetime, ttl: timedelta
-) -> StoredResponse | None:
-    """Claim ``key`` for a new request (None), or return the answer a retry gets.
+    actor: Principal,
+    key: str,
+    print_: str,
+    now: datetime,
+    ttl: timedelta,
+    lease: timedelta,
+) -> Claim | StoredResponse:
+    """Claim ``key`` for a new request (a Claim), or return the answer a retry gets.
 
-    An expired row is deleted and the key claimed anew. Raises KeyReused when the key was used
-    for another request (another ``print_``), KeyInProgress while its first request runs.
-    Commits.
+    An expired row is deleted and the key claimed anew; a pending claim at least ``lease`` old
+    is taken over. Raises KeyReused when the key was used for another request (another
+    ``print_``), KeyInProgress while its first request runs. Commits.
     """
     client_type, client_id = client_of(actor)
     record = _find(client_type, client_id, key)
@@ -79,19 +107,18 @@ def claim(
         db.session.commit()
         record = None
     if record is None:
-        db.session.add(
-            IdempotencyKey(
-                client_type=client_type,
-                client_id=client_id,
-                key=key,
-                fingerprint=print_,
-                created_at=now,
-                expires_at=now + ttl,
-            )
+        row = IdempotencyKey(
+            client_type=client_type,
+            client_id=client_id,
+            key=key,
+            fingerprint=print_,
+            created_at=now,
+            expires_at=now + ttl,
         )
+        db.session.add(row)
         try:
             db.session.commit()
-            return None
+            return Claim(row.id, now)
         except IntegrityError:
             # Another request claimed it first: judge this one against that one.
             db.session.rollback()
@@ -101,42 +128,77 @@ def claim(
     if record.fingerprint != print_:
         raise KeyReused()
     if record.is_pending:
-        raise KeyInProgress()
+        if now - record.created_at < lease:
+            raise KeyInProgress()
+        if _take_over(record, now, ttl):
+            return Claim(record.id, now)
+        # Another retry took it over first, or the holder finished meanwhile.
+        record = _find(client_type, client_id, key)
+        if record is None or record.is_pending or record.fingerprint != print_:
+            raise KeyInProgress()
     try:
         body = _unseal(record.body)
     except ValueError:
         # Sealed under a SECRET_KEY since rotated: the answer is lost, so the key starts over.
         db.session.delete(record)
         db.session.commit()
-        return claim(actor, key, print_, now, ttl)
+        return claim(actor, key, print_, now, ttl, lease)
     db.session.commit()  # end the read: nothing is held while the replay is sent
     return StoredResponse(status=record.status, headers=json.loads(record.headers), body=body)
 
 
-def complete(actor: Principal, key: str, response: StoredResponse) -> None:
-    """Store ``response`` on the claimed key, in the caller's transaction (no commit)."""
-    client_type, client_id = client_of(actor)
-    record = _find(client_type, client_id, key)
-    if record is None:  # purged under the request (a TTL shorter than the request): store anew
-        raise KeyInProgress()
-    record.status = response.status
-    record.headers = json.dumps(response.headers, sort_keys=True)
-    record.body = _seal(response.body)
-    db.session.flush()
-
-
-def release(actor: Principal, key: str) -> None:
-    """Forget a pending claim whose request stored nothing, so the key may be sent again."""
-    client_type, client_id = client_of(actor)
-    db.session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.client_type == client_type,
-            IdempotencyKey.client_id == client_id,
-            IdempotencyKey.key == key,
+def _take_over(record: IdempotencyKey, now: datetime, ttl: timedelta) -> bool:
+    """Move the abandoned claim ``record`` (as read) to this request; False when someone
+    else moved or finished it first. Commits."""
+    result = db.session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.id == record.id,
             IdempotencyKey.status.is_(None),
+            IdempotencyKey.created_at == record.created_at,
         )
+        .values(created_at=now, expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    return result.rowcount == 1
+
+
+def complete(held: Claim, response: StoredResponse) -> None:
+    """Store ``response`` on the claimed key, in the caller's transaction (no commit).
+
+    Raises ClaimLost when the request no longer holds the claim (taken over after its lease,
+    or purged): the caller's transaction must then be rolled back, so the write is not made
+    twice."""
+    result = db.session.execute(
+        update(IdempotencyKey)
+        .where(*_holding(held))
+        .values(
+            status=response.status,
+            headers=json.dumps(response.headers, sort_keys=True),
+            body=_seal(response.body),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ClaimLost()
+
+
+def release(held: Claim) -> None:
+    """Forget a pending claim whose request stored nothing, so the key may be sent again; a
+    claim taken over by another request is that request's, and stays."""
+    db.session.execute(
+        delete(IdempotencyKey).where(*_holding(held)).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def _holding(held: Claim) -> tuple:
+    return (
+        IdempotencyKey.id == held.id,
+        IdempotencyKey.status.is_(None),
+        IdempotencyKey.created_at == held.claimed_at,
+    )
 
 
 def purge_expired(now: datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -233,6 +234,143 @@ def test_a_pending_claim_inserted_by_another_process_is_409(api, app, user, head
     retry = api.post("/books", json=BOOK, headers={**headers, **key()})
     assert_refused(api, retry, 409, "idempotency_in_progress")
     assert count(app, Book) == 0
+
+
+# --- the lease: a claim left by a process that died ------------------------------------------
+
+LEASE = timedelta(seconds=60)  # IDEMPOTENCY_LEASE_SECONDS's default
+
+
+def abandoned_claim(app, user, version: str, body: dict, age: timedelta) -> None:
+    """A pending claim on ``retry-1`` taken ``age`` before the app's clock, as a process
+    killed between its claim and its write's commit leaves it."""
+    with app.app_context():
+        claimed_at = app.config["CLOCK"]() - age
+        db.session.add(
+            IdempotencyKey(
+                client_type="user",
+                client_id=user.id,
+                key="retry-1",
+                fingerprint=idempotency.fingerprint("POST", "create_book", version, body),
+                created_at=claimed_at,
+                expires_at=claimed_at + timedelta(hours=24),
+            )
+        )
+        db.session.commit()
+
+
+def test_a_pending_claim_within_its_lease_is_409(api, app, user, headers):
+    abandoned_claim(app, user, api.version, BOOK, LEASE - timedelta(seconds=1))
+    retry = api.post("/books", json=BOOK, headers={**headers, **key()})
+    assert_refused(api, retry, 409, "idempotency_in_progress")
+    assert count(app, Book) == 0
+    (row,) = stored_rows(app)
+    assert row.is_pending and row.created_at == TEST_NOW - LEASE + timedelta(seconds=1)
+
+
+def test_an_abandoned_claim_is_taken_over_and_then_replayed(api, app, user, headers):
+    abandoned_claim(app, user, api.version, BOOK, LEASE)
+    taken = api.post("/books", json=BOOK, headers={**headers, **key()})
+    assert taken.status_code == 201, taken.get_json()
+    assert "Idempotent-Replayed" not in taken.headers
+    (row,) = stored_rows(app)
+    assert row.status == 201
+    assert row.created_at == TEST_NOW  # the claim is the retry's now, and so is the expiry
+    assert row.expires_at == TEST_NOW + timedelta(hours=24)
+
+    later(app, 1)  # a stored answer has no lease: it replays until the key expires
+    retry = api.post("/books", json=BOOK, headers={**headers, **key()})
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.get_data() == taken.get_data()
+    assert count(app, Book) == 1
+
+
+def test_an_abandoned_claim_with_another_body_is_reuse(api, app, user, headers):
+    abandoned_claim(app, user, api.version, BOOK, timedelta(hours=1))
+    reused = api.post("/books", json=OTHER, headers={**headers, **key()})
+    assert_refused(api, reused, 422, "idempotency_key_reused")
+    assert count(app, Book) == 0
+    (row,) = stored_rows(app)
+    assert row.is_pending and row.created_at == TEST_NOW - timedelta(hours=1)  # untouched
+
+
+def test_an_abandoned_claim_on_another_version_is_reuse(client, app, user, headers):
+    abandoned_claim(app, user, "1", BOOK, timedelta(hours=1))
+    reused = client.post("/api/v2/books", json=BOOK, headers={**headers, **key()})
+    assert_refused(Api(client, "2"), reused, 422, "idempotency_key_reused")
+    assert count(app, Book) == 0
+
+
+def test_the_lease_comes_from_the_environment(make_app, user, auth_headers):
+    app = make_app(IDEMPOTENCY_LEASE_SECONDS="5")
+    api = Api(app.test_client(), "2")
+    abandoned_claim(app, user, "2", BOOK, timedelta(seconds=5))
+    taken = api.post("/books", json=BOOK, headers={**auth_headers(user), **key()})
+    assert taken.status_code == 201
+    assert "Idempotent-Replayed" not in taken.headers
+    assert count(app, Book) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5"])
+def test_a_bad_lease_refuses_to_start(value):
+    with pytest.raises(ConfigError, match="IDEMPOTENCY_LEASE_SECONDS"):
+        load_config({"IDEMPOTENCY_LEASE_SECONDS": value})
+
+
+def test_racing_takeovers_of_an_abandoned_claim_write_once(app, version, user, auth_headers):
+    body = {"title": "Dune", "author": "Frank Herbert"}  # no ISBN: only the key stops a twin
+    abandoned_claim(app, user, version, body, timedelta(minutes=5))
+    sent = {**auth_headers(user), **key()}
+
+    def retry(client, _n):
+        response = client.post(f"/api/v{version}/books", json=body, headers=sent)
+        return response.status_code, response.headers.get("Idempotent-Replayed")
+
+    results = race(app, 8, retry)
+    assert [r for r in results if r == (201, None)] == [(201, None)]  # one took it over
+    assert set(results) <= {(201, None), (201, "true"), (409, None)}
+    assert count(app, Book) == 1
+    (row,) = stored_rows(app)
+    assert row.status == 201
+
+
+def test_a_request_that_lost_its_claim_writes_nothing(api, app, headers, monkeypatch):
+    """A request slower than the lease: a retry takes its claim over and runs; the slow one's
+    write is rolled back and it stores nothing."""
+    body = {"title": "Dune", "author": "Frank Herbert"}  # no ISBN: only the key stops a twin
+    real_claim = idempotency.claim
+    retried = {}
+
+    def claim_then_stall(*args, **kwargs):
+        outcome = real_claim(*args, **kwargs)
+        if not retried:  # the first request: it stalls past its lease, a retry comes meanwhile
+            retried["claim"] = outcome
+            later(app, LEASE.total_seconds() / 3600)
+
+            def retry():
+                retried["response"] = app.test_client().post(
+                    api.url("/books"), json=body, headers={**headers, **key()}
+                )
+
+            thread = threading.Thread(target=retry)
+            thread.start()
+            thread.join()
+        return outcome
+
+    monkeypatch.setattr(idempotency, "claim", claim_then_stall)
+    slow = api.post("/books", json=body, headers={**headers, **key()})
+    assert_refused(api, slow, 409, "idempotency_in_progress")
+    taken = retried["response"]
+    assert taken.status_code == 201
+    assert "Idempotent-Replayed" not in taken.headers
+    assert count(app, Book) == 1  # the slow request's book was rolled back
+    (row,) = stored_rows(app)
+    assert row.status == 201 and row.created_at == TEST_NOW + LEASE
+    replay = api.post("/books", json=body, headers={**headers, **key()})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_data() == taken.get_data()
+    assert count(app, Book) == 1
 
 
 # --- expiry ------------------------------------------------------------------------------------
