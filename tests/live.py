@@ -103,3 +103,29 @@ def crash(base: str) -> None:
     process = PROCESSES[base]
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
+
+
+def workers(base: str) -> set[int]:
+    """The pids of the live workers of the server at ``base``: its master's children, from
+    /proc (zombies, already exited, excluded)."""
+    master = PROCESSES[base].pid
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue  # the process went away meanwhile
+        if int(ppid) == master and state != "Z":
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def listening(base: str) -> bool:
+    """Whether anything accepts connections at ``base`` (a refused connect: nothing does)."""
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
