@@ -36,8 +36,19 @@ from tests.live import PROCESSES, crash, free_port, gunicorn, listening, server_
 
 pytestmark = pytest.mark.gunicorn
 
-TIMEOUT = 5  # seconds any single answer may take, even while the database is away
-LOG_FAULTS = ("Traceback", "unhandled error", "Error handling request")
+# Seconds an answer may take while the database is away: a 503 comes at once, not after a
+# hang. Elsewhere a client waits up to PATIENCE, which only a hang exceeds, even on a busy
+# machine (a reload holds new requests for as long as new workers take to load the app).
+TIMEOUT = 5
+PATIENCE = 30
+RECOVERY_SECONDS = 5  # from the database's return to serving again
+LOG_FAULTS = (
+    "Traceback",
+    "unhandled error",
+    "Error handling request",
+    "Worker graceful timeout",
+    "WORKER TIMEOUT",
+)
 
 
 @pytest.fixture
@@ -58,14 +69,20 @@ def environment(database_url, tmp_path):
     return build
 
 
-def send(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None):
+def send(
+    url: str,
+    method: str = "GET",
+    body: dict | None = None,
+    headers: dict | None = None,
+    timeout: float = PATIENCE,
+):
     """(status, headers, JSON body) of one request; a connection failure raises OSError."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.headers, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         with error:
@@ -140,7 +157,7 @@ class Writers:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         for thread in self.threads:
-            thread.join(timeout=2 * TIMEOUT)
+            thread.join(timeout=PATIENCE + 5)
 
     def _run(self, n: int) -> None:
         for turn in count(n):
@@ -356,7 +373,7 @@ def test_a_database_outage_is_a_json_503_and_the_server_recovers(
 
             def timed(method, url, body):
                 started = time.monotonic()
-                status, headers, answer = send(url, method, body, auth)
+                status, headers, answer = send(url, method, body, auth, timeout=TIMEOUT)
                 return status, headers, answer, time.monotonic() - started
 
             for _, method, url, body in requests():
@@ -371,7 +388,8 @@ def test_a_database_outage_is_a_json_503_and_the_server_recovers(
             restored = time.monotonic()
             streak = 0  # answers in a row that were not a 503
             while streak < 2 * len(requests()):  # every kind twice in a row
-                assert time.monotonic() - restored < 3, "not serving 3 s after the database"
+                waited = time.monotonic() - restored
+                assert waited < RECOVERY_SECONDS, f"not serving {waited:.1f} s after the database"
                 for _, method, url, body in requests():
                     status, _, answer, _ = timed(method, url, body)
                     assert status in (200, 201, 503), (url, status, answer)
@@ -400,12 +418,12 @@ def test_sighup_replaces_the_workers_without_failing_a_request(
                 os.kill(master, signal.SIGHUP)
                 wait_for(
                     lambda old=old: (now := workers(base)).isdisjoint(old) and len(now) == 2,
-                    15,
+                    PATIENCE,
                     "the old workers replaced",
                 )
                 generations.append(workers(base))
                 answered = load.answered()
-                wait_for(lambda n=answered: load.answered() >= n + 20, 10, "20 answers more")
+                wait_for(lambda n=answered: load.answered() >= n + 20, PATIENCE, "20 answers more")
         assert load.failures == []
         assert load.answers and all(200 <= status < 300 for status in load.answers), sorted(
             set(load.answers)
@@ -462,7 +480,7 @@ def test_sigterm_lets_a_request_in_flight_finish(environment, database_url, make
         process = PROCESSES[base]
         token = sign_in(base, user.email)["Authorization"]
         host, port = base.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        with socket.create_connection((host, int(port)), timeout=PATIENCE) as sock:
             # A first request on the connection: a worker holds it from now on.
             sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert read_response(sock)[0] == 200
@@ -483,7 +501,5 @@ def test_sigterm_lets_a_request_in_flight_finish(environment, database_url, make
         assert status == 201, answer
         assert json.loads(answer)["data"]["isbn"] == book["isbn"]
         assert process.wait(timeout=10) == 0
-        log = server_log(base, env)
-        assert "Worker graceful timeout" not in log
         assert_clean_log(base, env)
     assert isbns_in(database_url) == [book["isbn"]]
