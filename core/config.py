@@ -216,7 +216,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         ),
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or "sqlite:///books.db",
         # Idle connections are checked before use (core.extensions), not every checkout.
-        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(env.get("DATABASE_URL") or ""),
         "API_DEFAULT_VERSION": default_version,
         **lifecycle,
         # How long after an upgrade a client may move its pin back; 0: never.
@@ -274,6 +274,18 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
     if app_env == "production":
         check_production(config)
     return config
+
+
+# A PostgreSQL connection attempt gives up after this many seconds (libpq's connect_timeout;
+# psycopg's own default is 130): a database that accepts connections but does not answer is a
+# 503 soon, not a request held for minutes. ``?connect_timeout=N`` in DATABASE_URL overrides it.
+DATABASE_CONNECT_TIMEOUT = 3
+
+
+def _engine_options(url: str) -> dict:
+    if not url.startswith("postgresql") or "connect_timeout=" in url:
+        return {}
+    return {"connect_args": {"connect_timeout": DATABASE_CONNECT_TIMEOUT}}
 
 
 def _usage_storage(value: str | None, ratelimit_storage: str) -> str:

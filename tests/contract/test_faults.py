@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.config import DATABASE_CONNECT_TIMEOUT
 from tests.conftest import PASSWORD
 from tests.live import PROCESSES, crash, free_port, gunicorn, listening, server_log, workers
 
@@ -249,7 +250,9 @@ def _reset(sock: socket.socket) -> None:
 
 class Proxy:
     """A TCP proxy on 127.0.0.1 in front of the database: ``cut()`` drops every connection
-    and refuses new ones (nothing listens on its port), ``restore()`` listens again."""
+    and refuses new ones (nothing listens on its port), ``stall()`` drops every connection and
+    accepts new ones but never answers them (a database that hangs), ``restore()`` serves
+    again."""
 
     def __init__(self, upstream: tuple[str, int]):
         self.upstream = upstream
@@ -258,6 +261,8 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._stalled = False
+        self._held: list[socket.socket] = []  # connections accepted while stalled
 
     def __enter__(self) -> Proxy:
         self.restore()
@@ -267,6 +272,9 @@ class Proxy:
         self.cut()
 
     def restore(self) -> None:
+        if self._stalled:
+            self._stalled = False
+            self.cut()
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -279,7 +287,7 @@ class Proxy:
     def cut(self) -> None:
         with self._lock:
             listener, self._listener = self._listener, None
-            doomed, self._connections = self._connections, set()
+            doomed, self._connections = list(self._connections), set()
         if listener is not None:
             try:
                 listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
@@ -287,6 +295,14 @@ class Proxy:
                 pass
             listener.close()
             self._acceptor.join(timeout=5)
+        for sock in doomed + self._held:
+            _reset(sock)
+        self._held = []
+
+    def stall(self) -> None:
+        with self._lock:
+            self._stalled = True
+            doomed, self._connections = self._connections, set()
         for sock in doomed:
             _reset(sock)
 
@@ -296,6 +312,9 @@ class Proxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
+            if self._stalled:
+                self._held.append(client)
+                continue
             try:
                 upstream = socket.create_connection(self.upstream, timeout=TIMEOUT)
                 upstream.settimeout(None)
@@ -325,8 +344,10 @@ class Proxy:
             _reset(sink)
 
 
-def assert_database_unavailable(version: str | None, status, headers, body, took) -> None:
-    assert took < TIMEOUT - 1, f"{took:.1f} s to answer"
+def assert_database_unavailable(
+    version: str | None, status, headers, body, took, within: float = TIMEOUT - 1
+) -> None:
+    assert took < within, f"{took:.1f} s to answer"
     assert status == 503, body
     assert headers["Content-Type"] == "application/json"
     assert int(headers["Retry-After"]) > 0
@@ -396,6 +417,40 @@ def test_a_database_outage_is_a_json_503_and_the_server_recovers(
                     streak = streak + 1 if status != 503 else 0
         log = server_log(base, env)
         assert "database unavailable: OperationalError" in log
+        assert_clean_log(base, env)
+
+
+def test_a_database_that_does_not_answer_is_a_503_within_the_connect_timeout(
+    environment, database_url, make_user
+):
+    if database_url.startswith("sqlite"):
+        pytest.skip("an outage needs a database behind a network connection: PostgreSQL only")
+    user = make_user()
+    real = sa.make_url(database_url)
+    with Proxy((real.host or "127.0.0.1", real.port or 5432)) as proxy:
+        proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        env = environment(DATABASE_URL=proxied)
+        with gunicorn(env) as base:
+            auth = sign_in(base, user.email)
+            proxy.stall()  # connections are accepted, and never answered
+            took = []
+            for version, method, body in (("1", "GET", None), ("2", "POST", new_book())):
+                started = time.monotonic()
+                status, headers, answer = send(
+                    f"{base}/api/v{version}/books", method, body, auth, timeout=PATIENCE
+                )
+                took.append(time.monotonic() - started)
+                assert_database_unavailable(
+                    version, status, headers, answer, took[-1], DATABASE_CONNECT_TIMEOUT + 2
+                )
+            assert max(took) > DATABASE_CONNECT_TIMEOUT - 1  # it did wait for the database
+
+            proxy.restore()
+            wait_for(
+                lambda: send(f"{base}/api/v1/books", timeout=TIMEOUT)[0] == 200,
+                RECOVERY_SECONDS,
+                "serving again",
+            )
         assert_clean_log(base, env)
 
 

@@ -312,3 +312,16 @@ def test_production_refuses_to_start_without_trusted_hosts():
 
 def test_production_accepts_any_host_when_told_so_with_a_star():
     assert load_config(production(TRUSTED_HOSTS="*"))["TRUSTED_HOSTS"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "options"),
+    [
+        ("postgresql+psycopg://books@db/books", {"connect_args": {"connect_timeout": 3}}),
+        ("postgresql+psycopg://books@db/books?connect_timeout=9", {}),  # the URL's own
+        ("sqlite:///books.db", {}),
+        ("", {}),
+    ],
+)
+def test_a_postgresql_connection_attempt_gives_up_after_a_few_seconds(url, options):
+    assert load_config({"DATABASE_URL": url})["SQLALCHEMY_ENGINE_OPTIONS"] == options
