@@ -8,6 +8,7 @@ What each test holds the server to:
   served as usual by the next server;
 * while PostgreSQL cannot be reached every route answers a JSON 503 in its version's shape, at
   once and with Retry-After, and the server serves again shortly after the database is back;
+  a database that accepts connections but never answers is a 503 within the connect timeout;
 * a SIGHUP replaces the workers without failing a single request;
 * a SIGTERM lets a request in flight finish before the server exits 0.
 """
