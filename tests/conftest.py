@@ -12,6 +12,7 @@ TEST_DATABASE_URL's (``<name>_gw0``, created when missing) and a Redis database 
 
 from __future__ import annotations
 
+import functools
 import os
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -146,7 +147,7 @@ def _worker_database(url: str) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request, tmp_path_factory) -> str:
+def database_url(request, tmp_path_factory) -> Iterator[str]:
     """A migrated database per backend, shared by the session and emptied after each test."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'books.db'}"
@@ -160,21 +161,45 @@ def database_url(request, tmp_path_factory) -> str:
             pytest.skip(message)
         url = _worker_database(url)
     _prepare_database(url)
-    return url
+    yield url
+    _emptying_engine(url).dispose()
+
+
+@functools.cache
+def _emptying_engine(url: str) -> sa.Engine:
+    """One engine per database for emptying it after each test, its connection kept open."""
+    return sa.create_engine(url)
 
 
 def _empty_tables(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in TABLES:
-                    conn.execute(sa.text(f"DELETE FROM {table}"))
-                conn.execute(sa.text("DELETE FROM sqlite_sequence"))  # ids restart, as on PG
-    finally:
-        engine.dispose()
+    """Delete every row; ids restart, as in a new database. On PostgreSQL, DELETE and setval
+    take a fraction of TRUNCATE's time on tables this small (and fire the same bookkeeping:
+    books' delete trigger keeps book_stats in step, as its truncate trigger would)."""
+    with _emptying_engine(url).begin() as conn:
+        for table in TABLES:
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+        if conn.dialect.name == "postgresql":
+            for sequence in _sequences(url):
+                conn.execute(sa.text("SELECT setval(:s, 1, false)"), {"s": sequence})
+        else:
+            conn.execute(sa.text("DELETE FROM sqlite_sequence"))
+
+
+@functools.cache
+def _sequences(url: str) -> tuple[str, ...]:
+    """The sequences behind the emptied tables' serial and identity columns."""
+    with _emptying_engine(url).connect() as conn:
+        return tuple(
+            conn.execute(
+                sa.text(
+                    "SELECT pg_get_serial_sequence(c.table_name, c.column_name) FROM "
+                    "information_schema.columns c WHERE c.table_schema = 'public' "
+                    "AND c.table_name = ANY(:tables) "
+                    "AND pg_get_serial_sequence(c.table_name, c.column_name) IS NOT NULL"
+                ),
+                {"tables": list(TABLES)},
+            ).scalars()
+        )
 
 
 @pytest.fixture
