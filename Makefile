@@ -32,8 +32,11 @@ run: seed
 	@echo "Book API on http://$(HOST):$(PORT)/api (directory), v1 at /api/v1, v2 at /api/v2"
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (0: in this one process), each with
+# databases of its own (tests/conftest.py); coverage is combined from all of them.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev
-	$(BIN)/pytest --cov --cov-report=term-missing
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=term-missing
 
 # Schemathesis against both versions' OpenAPI documents on a fresh database.
 FUZZ_EXAMPLES ?= 50
