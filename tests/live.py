@@ -26,6 +26,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_env(database_url: str, tmp_dir, **settings: str) -> dict[str, str]:
+    """The environment of a live server on ``database_url`` (its log in ``tmp_dir``): a
+    development app with a cheap password hash, no rate limits and no request log unless
+    ``settings`` say otherwise."""
+    return {
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "RATELIMIT_ENABLED": "false",
+        "REQUEST_LOG": "false",
+        "TMPDIR": str(tmp_dir),
+        **settings,
+    }
+
+
+def parse_answer(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP response's status, headers (lower-case names) and the bytes after its head."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
 def call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})

@@ -152,11 +152,7 @@ def _take_over(record: IdempotencyKey, now: datetime, ttl: timedelta) -> bool:
     else moved or finished it first. Commits."""
     result = db.session.execute(
         update(IdempotencyKey)
-        .where(
-            IdempotencyKey.id == record.id,
-            IdempotencyKey.status.is_(None),
-            IdempotencyKey.created_at == record.created_at,
-        )
+        .where(*_holding(Claim(record.id, record.created_at)))
         .values(created_at=now, expires_at=now + ttl)
         .execution_options(synchronize_session=False)
     )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from api.resources.compare_traffic import read_entries
 from tests.conftest import PASSWORD
-from tests.live import call, gunicorn
+from tests.live import call, gunicorn, server_env
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,7 @@ def live(tmp_path_factory):
     """A gunicorn on its own SQLite database, a signed-in user and one book."""
     workdir = tmp_path_factory.mktemp("traffic")
     database = f"sqlite:///{workdir / 'books.db'}"
-    env = {
-        "APP_ENV": "development",
-        "DATABASE_URL": database,
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "RATELIMIT_ENABLED": "false",
-        "REQUEST_LOG": "false",
-        "TMPDIR": str(workdir),
-    }
+    env = server_env(database, workdir)
     from flask_migrate import upgrade
 
     from api import create_app

@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
 
@@ -34,7 +35,17 @@ import sqlalchemy as sa
 
 from core.config import DATABASE_CONNECT_TIMEOUT
 from tests.conftest import PASSWORD
-from tests.live import PROCESSES, crash, free_port, gunicorn, listening, server_log, workers
+from tests.live import (
+    PROCESSES,
+    crash,
+    free_port,
+    gunicorn,
+    listening,
+    parse_answer,
+    server_env,
+    server_log,
+    workers,
+)
 
 pytestmark = pytest.mark.gunicorn
 
@@ -58,15 +69,7 @@ def environment(database_url, tmp_path):
     """The environment of a server on the test database (or on ``DATABASE_URL`` given)."""
 
     def build(**extra: str) -> dict[str, str]:
-        return {
-            "APP_ENV": "development",
-            "DATABASE_URL": database_url,
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            "RATELIMIT_ENABLED": "false",
-            "REQUEST_LOG": "true",
-            "TMPDIR": str(tmp_path),
-            **extra,
-        }
+        return server_env(database_url, tmp_path, **{"REQUEST_LOG": "true", **extra})
 
     return build
 
@@ -362,15 +365,24 @@ def assert_database_unavailable(
         assert body["error"]
 
 
+@contextmanager
+def behind_proxy(database_url: str):
+    """A Proxy in front of the test's PostgreSQL and the DATABASE_URL that goes through it."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("an outage needs a database behind a network connection: PostgreSQL only")
+    real = sa.make_url(database_url)
+    with Proxy((real.host or "127.0.0.1", real.port or 5432)) as proxy:
+        yield (
+            proxy,
+            real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+        )
+
+
 def test_a_database_outage_is_a_json_503_and_the_server_recovers(
     environment, database_url, make_user
 ):
-    if database_url.startswith("sqlite"):
-        pytest.skip("an outage needs a database behind a network connection: PostgreSQL only")
     user = make_user()
-    real = sa.make_url(database_url)
-    with Proxy((real.host or "127.0.0.1", real.port or 5432)) as proxy:
-        proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    with behind_proxy(database_url) as (proxy, proxied):
         # Usage counts are flushed every second, so the flusher meets the outage too.
         env = environment(DATABASE_URL=proxied, USAGE_FLUSH_SECONDS="1")
         with gunicorn(env, workers=2) as base:
@@ -424,12 +436,8 @@ def test_a_database_outage_is_a_json_503_and_the_server_recovers(
 def test_a_database_that_does_not_answer_is_a_503_within_the_connect_timeout(
     environment, database_url, make_user
 ):
-    if database_url.startswith("sqlite"):
-        pytest.skip("an outage needs a database behind a network connection: PostgreSQL only")
     user = make_user()
-    real = sa.make_url(database_url)
-    with Proxy((real.host or "127.0.0.1", real.port or 5432)) as proxy:
-        proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    with behind_proxy(database_url) as (proxy, proxied):
         env = environment(DATABASE_URL=proxied)
         with gunicorn(env) as base:
             auth = sign_in(base, user.email)
@@ -501,17 +509,12 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         chunk = sock.recv(65536)
         assert chunk, f"connection closed before an answer: {answer!r}"
         answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    status, headers, body = parse_answer(answer)
     while len(body) < int(headers["content-length"]):
         chunk = sock.recv(65536)
         assert chunk, "connection closed in the middle of the body"
         body += chunk
-    return int(status_line.split()[1]), headers, body
+    return status, headers, body
 
 
 def unread(sock: socket.socket) -> int | None:

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import PASSWORD
-from tests.live import call, gunicorn, server_log
+from tests.live import call, gunicorn, server_env, server_log
 
 pytestmark = pytest.mark.gunicorn
 
@@ -42,16 +42,7 @@ def server(database_url, tmp_path):
 
     @contextmanager
     def start(**extra: str):
-        env = {
-            "APP_ENV": "development",
-            "DATABASE_URL": database_url,
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            "RATELIMIT_ENABLED": "false",
-            "REQUEST_LOG": "false",
-            "USAGE_COUNTING": "false",
-            "TMPDIR": str(tmp_path),
-            **extra,
-        }
+        env = server_env(database_url, tmp_path, **{"USAGE_COUNTING": "false", **extra})
         with gunicorn(env, workers=1, app_module=APP_MODULE) as base:
             yield base
             assert "unhandled error" not in server_log(base, env)

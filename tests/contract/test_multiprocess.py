@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from tests.conftest import PASSWORD
 from tests.live import call as _call
-from tests.live import crash, gunicorn, server_log
+from tests.live import crash, gunicorn, server_env, server_log
 
 
 @pytest.fixture
@@ -27,15 +27,7 @@ def servers(database_url, tmp_path):
 
     @contextmanager
     def start(count: int, **extra: str):
-        env = {
-            "APP_ENV": "development",
-            "DATABASE_URL": database_url,
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            "RATELIMIT_ENABLED": "true",
-            "REQUEST_LOG": "false",
-            "TMPDIR": str(tmp_path),
-            **extra,
-        }
+        env = server_env(database_url, tmp_path, **{"RATELIMIT_ENABLED": "true", **extra})
         with ExitStack() as stack:
             yield [stack.enter_context(gunicorn(env)) for _ in range(count)]
 
@@ -156,15 +148,7 @@ def usage_servers(database_url, tmp_path):
 
     @contextmanager
     def start(**extra: str):
-        env = {
-            "APP_ENV": "development",
-            "DATABASE_URL": database_url,
-            "RATELIMIT_ENABLED": "false",
-            "REQUEST_LOG": "false",
-            "USAGE_FLUSH_SECONDS": "1",
-            "TMPDIR": str(tmp_path),
-            **extra,
-        }
+        env = server_env(database_url, tmp_path, **{"USAGE_FLUSH_SECONDS": "1", **extra})
         with gunicorn(env, workers=2) as base:
             yield base
 

@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from tests.conftest import _prepare_database
-from tests.live import gunicorn, server_log
+from tests.live import gunicorn, parse_answer, server_env, server_log
 
 pytestmark = pytest.mark.gunicorn
 
@@ -25,15 +25,13 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("garbage")
     url = f"sqlite:///{tmp / 'books.db'}"
     _prepare_database(url)
-    env = {
-        "APP_ENV": "development",
-        "DATABASE_URL": url,
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "RATELIMIT_ENABLED": "true",  # the login limiter reads the body before the route
-        "REQUEST_LOG": "true",
-        "TRUSTED_HOSTS": "127.0.0.1,localhost",
-        "TMPDIR": str(tmp),
-    }
+    env = server_env(
+        url,
+        tmp,
+        RATELIMIT_ENABLED="true",  # the login limiter reads the body before the route
+        REQUEST_LOG="true",
+        TRUSTED_HOSTS="127.0.0.1,localhost",
+    )
     with gunicorn(env) as base:
         yield base, env
         # Nothing reached the app's last-resort handler.
@@ -49,13 +47,7 @@ def exchange(base: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
+    return parse_answer(answer)
 
 
 def json_error(status: int, headers: dict, body: bytes, enveloped: bool) -> str:

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import _prepare_database
-from tests.live import gunicorn, server_log
+from tests.live import gunicorn, parse_answer, server_env, server_log
 
 pytestmark = pytest.mark.gunicorn
 
@@ -27,16 +27,14 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("slow")
     url = f"sqlite:///{tmp / 'books.db'}"
     _prepare_database(url)
-    env = {
-        "APP_ENV": "development",
-        "DATABASE_URL": url,
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "RATELIMIT_ENABLED": "true",
-        "REQUEST_LOG": "true",
-        "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
-        "KEEPALIVE_SECONDS": str(KEEPALIVE),
-        "TMPDIR": str(tmp),
-    }
+    env = server_env(
+        url,
+        tmp,
+        RATELIMIT_ENABLED="true",
+        REQUEST_LOG="true",
+        REQUEST_READ_TIMEOUT=str(READ_TIMEOUT),
+        KEEPALIVE_SECONDS=str(KEEPALIVE),
+    )
     with gunicorn(env) as base:  # one worker: a slow client must not be able to hold it
         yield base, env
         assert "unhandled error" not in server_log(base, env)
@@ -51,13 +49,7 @@ def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     answer = b""
     while chunk := sock.recv(65536):
         answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
+    return parse_answer(answer)
 
 
 def read_one(sock: socket.socket) -> bytes:
