@@ -69,22 +69,14 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
-    from api.platform import authentication, cors, hardening, ratelimit, requestlog, usage
-    from api.versioning import pins
-
-    app.after_request(hardening.merge_vary)  # first registered, so it runs last
-    cors.init_app(app)
+    from api.platform import authentication, pipeline, requestlog, usage
 
     authentication.init_app(app)
-    pins.init_app(app)
     with app.app_context():
         auth_service.prepare()
-    ratelimit.init_app(app)
-    # After the limiter's check, so that a client sending bad credentials is still limited.
-    app.before_request(authentication.judge_sent_credentials)
-    hardening.init_app(app)
     usage.init_app(app)
-    requestlog.init_app(app)  # last: its clock starts before every other hook
+    requestlog.init_app(app)
+    pipeline.init_app(app)  # every request's steps, the limiter and CORS among them
 
 
 def register_blueprints(app: Flask, versions: Registry) -> None:

@@ -156,7 +156,7 @@ BUCKETS: list[tuple[str, str, Rule]] = [
         in_package("flask_limiter/", "limits/", "api/platform/ratelimit.py"),
     ),
     ("Hooks", "CORS (flask_cors after_request)", in_package("flask_cors/")),
-    ("Hooks", "version select + headers", calls("_select_version", "_version_headers")),
+    ("Hooks", "version select + headers", calls("select_version", "version_headers")),
     (
         "Hooks",
         "hardening: header size, nosniff, merge_vary",
@@ -165,7 +165,7 @@ BUCKETS: list[tuple[str, str, Rule]] = [
     (
         "Hooks",
         "API-key-in-query check (api/platform/authentication.py)",
-        calls("_refuse_keys_in_query"),
+        calls("refuse_keys_in_query"),
     ),
     ("Presentation", "marshmallow dump (serialization)", marshmallow("dump")),
     ("Presentation", "marshmallow load (query/body validation)", marshmallow("load")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from api.platform.errors import render_error
@@ -72,7 +72,7 @@ def _token_principal() -> Principal:
     return Principal.for_user(get_current_user())
 
 
-def judge_sent_credentials() -> None:
+def judge_sent_credentials(req, g, app) -> None:
     """Judge a token or API key sent to a route that does not require one: a bad one is a 401
     there too, with the reason and challenge a protected route gives, so a misconfigured
     client learns it at once. No credentials: the route stays public.
@@ -81,28 +81,30 @@ def judge_sent_credentials() -> None:
     (the OpenAPI documents and the docs pages, which tools fetch with whatever header they
     hold); routes that require credentials judge them themselves.
     """
-    if request.method == "OPTIONS" or not is_api_path(request.path):
+    environ = req.environ
+    if "HTTP_X_API_KEY" not in environ and "HTTP_AUTHORIZATION" not in environ:
         return
-    if API_KEY_HEADER not in request.headers and "Authorization" not in request.headers:
+    if req.method == "OPTIONS" or not is_api_path(req.path):
         return
-    endpoint = request.endpoint or ""
+    endpoint = req.endpoint or ""
     if endpoint.startswith("docs.") or endpoint.rsplit(".", 1)[-1] == "openapi":
         return
-    if _route_authenticates():
+    if _route_authenticates(req, app):
         return
-    g.principal = _key_principal() if API_KEY_HEADER in request.headers else _token_principal()
+    g.principal = _key_principal() if "HTTP_X_API_KEY" in environ else _token_principal()
 
 
-def _route_authenticates() -> bool:
-    view = current_app.view_functions.get(request.endpoint) if request.url_rule else None
+def _route_authenticates(req, app) -> bool:
+    view = app.view_functions.get(req.endpoint) if req.url_rule else None
     operation = getattr(view, "__operation__", None)
     return operation is not None and operation.auth is not None
 
 
-def _refuse_keys_in_query() -> None:
-    if not is_api_path(request.path):
+def refuse_keys_in_query(req, g, app) -> None:
+    """Request step (api.platform.pipeline): an API key in the URL is a 400, never used."""
+    if not req.environ.get("QUERY_STRING") or not is_api_path(req.path):
         return
-    if any(name.lower() in KEY_QUERY_PARAMS for name in request.args):
+    if any(name.lower() in KEY_QUERY_PARAMS for name in req.args):
         raise BadRequest(
             f"API keys are accepted only in the {API_KEY_HEADER} header, never in the URL",
             reason="api_key_in_query",
@@ -115,8 +117,6 @@ def _unauthorized(message: str, reason: str):
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_refuse_keys_in_query)
-
     # The callbacks live on the shared JWTManager.
     # The revocation check runs first and loads the user in the same query; the user lookup
     # then takes it from ``g``.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from flask import g
 from werkzeug.exceptions import SecurityError
 
 from core.errors import BadRequest, DomainError
@@ -16,9 +16,29 @@ class HeadersTooLarge(DomainError):
     default_message = "Request headers are too large"
 
 
-def _limit_header_size():
-    limit = current_app.config["MAX_HEADER_BYTES"]
-    size = sum(len(name) + len(value) + 4 for name, value in request.headers.items())
+# The environ keys of the headers without the HTTP_ prefix (werkzeug's EnvironHeaders).
+_UNPREFIXED = ("CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+def header_bytes(environ) -> int:
+    """The size of a request's headers as sent: each ``name: value`` and its line end.
+
+    Read from the environ, as ``request.headers`` lists them; a name's length is its key's
+    without "HTTP_"."""
+    size = 0
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                size += len(key) - 1 + len(value)  # - "HTTP_" + ": " and CRLF
+        elif key in _UNPREFIXED and value:
+            size += len(key) + 4 + len(value)
+    return size
+
+
+def limit_header_size(req, g, app) -> None:
+    """Request step (api.platform.pipeline): 431 for headers over MAX_HEADER_BYTES."""
+    limit = app.config["MAX_HEADER_BYTES"]
+    size = header_bytes(req.environ)
     if size > limit:
         raise HeadersTooLarge(f"Request headers are too large (limit {limit} bytes)")
 
@@ -33,12 +53,13 @@ def host_refused() -> bool:
     return g.get("host_refused", False)
 
 
-def _refuse_bad_host():
+def refuse_bad_host(req, g, app) -> None:
+    """Request step (api.platform.pipeline): 400 for a Host no link may be built from."""
     # Links (v2 bodies, Location, Link) are built from the Host. Werkzeug raises SecurityError
     # for one outside TRUSTED_HOSTS and reads a malformed one ("[::1", "a b", bytes that are
     # not ASCII) as "", which would build "http:///api/...": both are the client's 400.
     try:
-        host = request.host
+        host = req.host
     except SecurityError:
         host = ""
     if not host:
@@ -46,19 +67,21 @@ def _refuse_bad_host():
         raise BadHost()
 
 
-def _harden(response):
+def harden(req, g, app, response):
+    """Response step (api.platform.pipeline): nosniff, Vary: Origin, no-store."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     # With listed origins the CORS headers depend on Origin, even when none are granted: a
     # shared cache must not hand one origin's answer to another.
-    if "*" not in current_app.config["CORS_ORIGINS"]:
+    if "*" not in app.config["CORS_ORIGINS"]:
         response.vary.add("Origin")
     # Tokens, keys and account data must not sit in any cache.
-    if any(part in request.path for part in NO_STORE_PREFIXES):
+    path = req.path
+    if any(part in path for part in NO_STORE_PREFIXES):
         response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def merge_vary(response):
+def merge_vary(req, g, app, response):
     """Fold several Vary lines (CORS adds its own) into one, as caches and clients expect."""
     values = response.headers.getlist("Vary")
     if len(values) > 1:
@@ -67,10 +90,3 @@ def merge_vary(response):
             merged += [v.strip() for v in value.split(",") if v.strip() not in ("", *merged)]
         response.headers["Vary"] = ", ".join(merged)
     return response
-
-
-def init_app(app: Flask) -> None:
-    first = app.before_request_funcs.setdefault(None, [])
-    first.insert(0, _refuse_bad_host)
-    first.insert(0, _limit_header_size)
-    app.after_request(_harden)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -84,7 +84,8 @@ class _NoTraceback(logging.Filter):
         return True
 
 
-def _only_when_limited(response):
+def only_when_limited(req, g, app, response):
+    """Response step (api.platform.pipeline), after the limiter's own headers."""
     # Flask-Limiter sends Retry-After (its window) on every response: keep it on a 429 only,
     # and give back an error's own value (a 503 says when the database may be back).
     if response.status_code == 429:
@@ -103,8 +104,6 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
-    # Registered before the limiter's own hook, so it runs after it.
-    app.after_request(_only_when_limited)
     limiter.init_app(app)
     # The limiter is one object per process; a new app starts with its storage presumed healthy
     # (only test suites build several apps in one process).

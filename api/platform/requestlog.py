@@ -14,9 +14,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 
-from api.versioning import current_version, is_api_path, version_source
+from api.versioning import is_api_path, version_of
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -44,17 +44,22 @@ class _StderrHandler(logging.StreamHandler):
 def request_id() -> str:
     """This request's id: the client's X-Request-ID when well-formed, else a new one."""
     if "request_id" not in g:
-        offered = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = offered if _WELL_FORMED.match(offered) else uuid.uuid4().hex
+        g.request_id = _id_for(request.environ)
     return g.request_id
 
 
-def _start():
+def _id_for(environ) -> str:
+    offered = environ.get("HTTP_X_REQUEST_ID", "")
+    return offered if _WELL_FORMED.match(offered) else uuid.uuid4().hex
+
+
+def start(req, g, app) -> None:
+    """First step of every request (api.platform.pipeline): its clock and its id."""
     g.request_started = time.perf_counter()
-    request_id()
+    g.request_id = _id_for(req.environ)
 
 
-def principal_ids() -> dict:
+def principal_ids(g=g) -> dict:
     """The user and API key this request was made as (None: anonymous or not yet known)."""
     principal = g.get("principal")
     if principal is not None:
@@ -67,26 +72,25 @@ def principal_ids() -> dict:
     return {"user_id": int(user_id) if user_id and user_id.isdigit() else None, "api_key_id": None}
 
 
-def _version() -> dict:
-    if not is_api_path(request.path):
-        return {"api_version": None, "version_source": None}
-    return {"api_version": current_version(), "version_source": version_source()}
-
-
-def _finish(response):
-    response.headers[REQUEST_ID_HEADER] = request_id()
-    if not current_app.config["REQUEST_LOG"]:
+def finish(req, g, app, response):
+    """The X-Request-ID header, and the request's line (api.platform.pipeline)."""
+    rid = g.get("request_id") or request_id()
+    response.headers[REQUEST_ID_HEADER] = rid
+    if not app.config["REQUEST_LOG"]:
         return response
     started = g.get("request_started")
+    path = req.path
+    api = is_api_path(path)
     fields = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "request_id": request_id(),
-        "method": request.method,
-        "path": request.path,
+        "request_id": rid,
+        "method": req.method,
+        "path": path,
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-        **_version(),
-        **principal_ids(),
+        "api_version": version_of(g, app) if api else None,
+        "version_source": g.get("api_version_source") if api else None,
+        **principal_ids(g),
     }
     # makeRecord + handle is log.info without the caller lookup (a stack walk per request).
     log.handle(
@@ -104,6 +108,3 @@ def init_app(app: Flask) -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    # First in, so the clock starts before anything else runs for the request.
-    app.before_request_funcs.setdefault(None, []).insert(0, _start)
-    app.after_request(_finish)

@@ -22,7 +22,7 @@ from flask import Flask, current_app, request
 from flask.cli import with_appcontext
 
 from api.platform.requestlog import principal_ids
-from api.versioning import compare, current_version, is_api_path
+from api.versioning import compare, is_api_path, version_of
 from core.services import usage
 
 log = logging.getLogger("bookapi.usage")
@@ -39,24 +39,26 @@ _lock = threading.Lock()
 _ENDPOINTS: dict[tuple[str, str | None], str] = {}
 
 
-def endpoint_name() -> str:
+def endpoint_name(req=None) -> str:
     """``METHOD /route`` relative to the version root, placeholders as ``<id>``."""
-    rule = request.url_rule
-    key = (request.method, rule.rule if rule is not None else None)
+    req = req or request
+    rule = req.url_rule
+    method = req.method
+    key = (method, rule.rule if rule is not None else None)
     name = _ENDPOINTS.get(key)
     if name is None:
         if rule is None:
-            name = f"{request.method} (no route)"
+            name = f"{method} (no route)"
         else:
             route = _PLACEHOLDER.sub("<id>", _VERSION_PREFIX.sub("", rule.rule) or "/")
-            name = f"{request.method} {route}"
+            name = f"{method} {route}"
         if len(_ENDPOINTS) < 10_000:  # routes and methods are few; never grow without bound
             _ENDPOINTS[key] = name
     return name
 
 
-def client() -> tuple[str, int]:
-    ids = principal_ids()
+def client(g=None) -> tuple[str, int]:
+    ids = principal_ids() if g is None else principal_ids(g)
     if ids["api_key_id"] is not None:
         return ("api_key", ids["api_key_id"])
     if ids["user_id"] is not None:
@@ -103,13 +105,16 @@ def flush_all() -> None:
             flush(app)
 
 
-def _count(response):
-    if compare.comparing() or not is_api_path(request.path):
+def count(req, g, app, response):
+    """Response step (api.platform.pipeline): one more request for this client, version and
+    endpoint today."""
+    path = req.path
+    if compare.comparing() or not is_api_path(path):
         return response
-    if request.path.startswith("/api/docs"):
+    if path.startswith("/api/docs"):
         return response  # the docs page's assets are not API calls
-    app = current_app._get_current_object()
-    tally(app).add(client(), current_version(), endpoint_name(), app.config["CLOCK"]())
+    version = version_of(g, app)
+    tally(app).add(client(g), version, endpoint_name(req), app.config["CLOCK"]())
     _ensure_flusher(app)
     return response
 
@@ -143,7 +148,6 @@ def init_app(app: Flask) -> None:
     if not app.config["USAGE_COUNTING"]:
         return
     _apps.add(app)
-    app.after_request(_count)
 
 
 atexit.register(flush_all)  # a worker's exit flushes what it counted (gunicorn: worker_exit too)

@@ -21,6 +21,7 @@ from api.versioning.registry import Registry, Version, changelog
 from core.errors import BadRequest, NotFound
 
 VERSION_HEADER = "API-Version"
+_VERSION_ENVIRON = "HTTP_API_VERSION"
 _PATH_VERSION = re.compile(r"^/api/v(\d+)(?:/|$)")
 _OPENAPI_PATH = re.compile(r"^/api/v\d+/openapi\.json$")
 
@@ -45,14 +46,14 @@ def is_api_path(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
-def path_version(path: str) -> str | None:
+def path_version(path: str, versions: Registry | None = None) -> str | None:
     match = _PATH_VERSION.match(path)
-    if match and match.group(1) in registry():
+    if match and match.group(1) in (versions or registry()):
         return match.group(1)
     return None
 
 
-def resolve_version(pin: str | None = None) -> tuple[str, str]:
+def resolve_version(pin: str | None = None, req=None, app=None) -> tuple[str, str]:
     """Return (version, how it was chosen) for the current request: ``path``, ``header``,
     ``pin`` or ``default``.
 
@@ -60,16 +61,19 @@ def resolve_version(pin: str | None = None) -> tuple[str, str]:
     version, when it has one); then API_DEFAULT_VERSION. Raises UnsupportedVersion for an
     unsupported or malformed API-Version header on an unversioned URL.
     """
-    version = path_version(request.path)
+    req = req or request
+    app = app or current_app
+    versions = app.extensions["api_versions"]
+    version = path_version(req.path, versions)
     if version is not None:
         return version, "path"
-    header = request.headers.get(VERSION_HEADER)
+    header = req.environ.get(_VERSION_ENVIRON)
     if header is None:
         pinned = pin or client_pin()
         if pinned:
             return pinned, "pin"
-        return current_app.config["API_DEFAULT_VERSION"], "default"
-    version = registry().parse(header)
+        return app.config["API_DEFAULT_VERSION"], "default"
+    version = versions.parse(header)
     if version is None:
         raise UnsupportedVersion(header)
     return version, "header"
@@ -85,14 +89,20 @@ def current_version() -> str:
     return g.api_version
 
 
+def version_of(g, app) -> str:
+    """``current_version()`` for a request step that has ``g`` and the app at hand."""
+    version = g.get("api_version")
+    return current_version() if version is None else version
+
+
 def version_source() -> str | None:
     """How the serving version was chosen (``path``, ``header``, ``pin``, ``default``)."""
     return g.get("api_version_source")
 
 
-def _remember(version: str, source: str) -> None:
-    g.api_version, g.api_version_source = version, source
-    g.api_unversioned = source != "path"
+def _remember(version: str, source: str, store=g) -> None:
+    store.api_version, store.api_version_source = version, source
+    store.api_unversioned = source != "path"
 
 
 def serving() -> Version:
@@ -121,32 +131,36 @@ def serves(resource: str):
     return decorate
 
 
-def _exempt_from_lifecycle() -> bool:
+def _exempt_from_lifecycle(req) -> bool:
     """The directory, the docs page, preflights and a version's own OpenAPI document."""
-    if request.method == "OPTIONS" or request.path in ("/api", "/api/"):
+    method, path = req.method, req.path
+    if method == "OPTIONS" or path in ("/api", "/api/"):
         return True
-    if request.path.startswith("/api/docs"):
+    if path.startswith("/api/docs"):
         return True
-    return request.method in ("GET", "HEAD") and bool(_OPENAPI_PATH.match(request.path))
+    return method in ("GET", "HEAD") and bool(_OPENAPI_PATH.match(path))
 
 
-def _select_version():
-    if not is_api_path(request.path):
-        return None
-    _remember(*resolve_version())
-    if not _exempt_from_lifecycle():
-        lifecycle.check(g.api_version)  # a retired version never falls forward
-    return None
+def select_version(req, g, app) -> None:
+    """Request step (api.platform.pipeline): which version serves it; 410 for a retired one."""
+    if not is_api_path(req.path):
+        return
+    version, source = resolve_version(req=req, app=app)
+    _remember(version, source, g)
+    if not _exempt_from_lifecycle(req):
+        lifecycle.check(version, app)  # a retired version never falls forward
 
 
-def _version_headers(response):
-    if not is_api_path(request.path):
+def version_headers(req, g, app, response):
+    """Response step (api.platform.pipeline): API-Version, and Deprecation, Sunset and Link."""
+    if not is_api_path(req.path):
         return response
-    version = current_version()
+    version = version_of(g, app)
     response.headers[VERSION_HEADER] = version
     if g.get("api_unversioned", False):
         response.vary.add(VERSION_HEADER)
-    _add_lifecycle_headers(response, version)
+    if app.extensions["api_lifecycle"][version].announced:
+        _add_lifecycle_headers(response, version)
     return response
 
 
@@ -214,8 +228,6 @@ def init_app(app: Flask, versions: Registry) -> None:
         raise ConfigError(f"API_DEFAULT_VERSION must be one of {served}, got {configured!r}")
     app.config["API_DEFAULT_VERSION"] = default
     lifecycle.init_app(app, versions)
-    app.before_request(_select_version)
-    app.after_request(_version_headers)
 
     @app.cli.command("changelog")
     @click.option("--markdown", is_flag=True, help="As the migration guide's tables.")

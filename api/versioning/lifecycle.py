@@ -84,9 +84,10 @@ def status(number: str) -> str:
     return of(number).status(now())
 
 
-def check(number: str) -> None:
+def check(number: str, app=None) -> None:
     """Raise 410 when ``number`` is retired or in a brownout window right now."""
-    lifecycle, moment = of(number), now()
+    app = app or current_app
+    lifecycle, moment = app.extensions["api_lifecycle"][number], app.config["CLOCK"]()
     if lifecycle.status(moment) == RETIRED:
         raise VersionGone(
             f"API version {number} was retired; use its successor", reason="version_retired"

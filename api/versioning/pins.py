@@ -3,7 +3,7 @@ the request is routed to a version, and the rules the pin routes apply (contract
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from flask import current_app, g, request
 from flask_jwt_extended import decode_token
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -95,12 +95,9 @@ def _token_user_id() -> int | None:
     return int(subject) if subject.isascii() and subject.isdigit() else None
 
 
-def _vary_on_credentials(response):
+def vary_on_credentials(req, g, app, response):
+    """Response step (api.platform.pipeline), after API-Version's: an unversioned answer
+    varies on the credentials, which may name a pin."""
     if g.get("api_unversioned", False):
         response.vary.update(CREDENTIAL_HEADERS)
     return response
-
-
-def init_app(app: Flask) -> None:
-    # Registered before the version headers' hook, so it runs after it: API-Version first.
-    app.after_request(_vary_on_credentials)

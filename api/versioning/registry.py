@@ -91,6 +91,8 @@ class Registry:
                     f"but the version before it is {expected!r}"
                 )
         self.versions = ordered
+        self._by_number = {v.number: v for v in ordered}  # looked up on every request
+        self._numbers = tuple(numbers)
 
     def __iter__(self) -> Iterator[Version]:
         return iter(self.versions)
@@ -99,17 +101,14 @@ class Registry:
         return len(self.versions)
 
     def __contains__(self, number: object) -> bool:
-        return number in self.numbers
+        return number in self._by_number
 
     def __getitem__(self, number: str) -> Version:
-        for version in self.versions:
-            if version.number == number:
-                return version
-        raise KeyError(number)
+        return self._by_number[number]
 
     @property
     def numbers(self) -> tuple[str, ...]:
-        return tuple(v.number for v in self.versions)
+        return self._numbers
 
     @property
     def latest(self) -> Version:

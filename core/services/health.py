@@ -58,14 +58,27 @@ def database_ok() -> bool:
 
 
 def _schema_revisions() -> frozenset[str] | None:
-    """The revisions Alembic recorded in the database, or None when they cannot be read."""
+    """The revisions Alembic recorded in the database, or None when they cannot be read.
+
+    Health is polled often and this is its whole cost, so the statement goes to the driver on
+    a pooled connection, with no SQLAlchemy statement, transaction or result around it."""
+    driver_error = db.engine.dialect.loaded_dbapi.Error
     try:
-        # A plain driver statement on a pooled connection, no ORM session: health is polled
-        # often, and this is its whole cost.
-        with db.engine.connect() as connection:
-            return frozenset(row[0] for row in connection.exec_driver_sql(VERSION_QUERY))
-    except SQLAlchemyError:
+        connection = db.engine.raw_connection()  # the driver's own error when it cannot connect
+    except (SQLAlchemyError, driver_error):
         return None
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(VERSION_QUERY)
+            return frozenset(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.close()
+    except driver_error:
+        connection.invalidate()  # whatever went wrong, the next check starts afresh
+        return None
+    finally:
+        connection.close()
 
 
 def database_status(heads: frozenset[str]) -> str:

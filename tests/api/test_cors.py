@@ -100,3 +100,37 @@ def test_credentials_are_only_for_listed_origins(make_app):
 def test_any_origin_with_credentials_refuses_to_start(make_app):
     with pytest.raises(ConfigError, match="CORS_ALLOW_CREDENTIALS"):
         make_app(CORS_ORIGINS="*", CORS_ALLOW_CREDENTIALS="true")
+
+
+def _cors_headers(response) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in response.headers if k.startswith("Access-Control") or k == "Vary"]
+
+
+def _flask_cors_own(app, path: str) -> list[tuple[str, str]]:
+    """What Flask-CORS itself adds to a blank response for a GET of ``path`` without Origin."""
+    (memoized,) = [s for s in app.extensions["request_steps"].seal if hasattr(s, "_step")]
+    with app.test_request_context(path):
+        response = memoized._step(app.response_class())
+    return _cors_headers(response)
+
+
+@pytest.mark.parametrize("origins", ["*", f"{ALLOWED}, https://other.example.com"])
+@pytest.mark.parametrize("path", ["/api/v1/books", "/api/v2/health", "/api", "/health", "/nope"])
+def test_requests_without_origin_get_flask_cors_own_headers(make_app, origins, path):
+    """The step keeps Flask-CORS's answer for requests without Origin: the same, every time."""
+    app = make_app(CORS_ORIGINS=origins)
+    client = app.test_client()
+    expected = _flask_cors_own(app, path)
+    first, second = client.get(path), client.get(path)
+    for response in (first, second):
+        got = [h for h in _cors_headers(response) if h != ("Vary", "Accept-Encoding")]
+        vary = response.headers.get("Vary", "")
+        if ("Vary", "Origin") in expected:
+            assert "Origin" in [v.strip() for v in vary.split(",")]
+        assert [h for h in got if h[0] != "Vary"] == [h for h in expected if h[0] != "Vary"]
+    if origins == "*" and path.startswith("/api"):
+        assert first.headers["Access-Control-Allow-Origin"] == "*"
+    # An Origin header is Flask-CORS's own case, answered afresh.
+    granted = client.get(path, headers={"Origin": ALLOWED})
+    if path.startswith("/api"):
+        assert granted.headers["Access-Control-Allow-Origin"] in ("*", ALLOWED)

@@ -1,0 +1,104 @@
+"""The steps every request passes through, declared once and in order.
+
+Each step is a plain function of the request, ``g`` and the app (and, after the view, the
+response). Four Flask hooks run them: Flask calls each hook on its own and every look-up of
+``request``, ``g`` or ``current_app`` goes through a context-local proxy, so the hooks look
+the three up once and hand them to their steps. The rate limiter's own hooks (Flask-Limiter:
+check on arrival, headers on the way out) sit between them::
+
+    ARRIVE     request log clock and id, header size (431), Host (400), keys in the URL (400)
+      limiter  check (429)
+    ADMIT      credentials sent to public routes (401), the serving version (400, 410)
+      ... the view ...
+    RESPOND    API-Version and lifecycle headers, request log line, usage count, hardening
+      limiter  X-RateLimit-* headers
+    SEAL       Retry-After only when limited, Vary on credentials, CORS, one Vary line
+
+A step that raises ends its hook's steps, as a hook that raises ends Flask's: the error
+handler answers and the response steps still run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request
+
+
+@dataclass(frozen=True)
+class Steps:
+    arrive: tuple[Callable, ...]
+    admit: tuple[Callable, ...]
+    respond: tuple[Callable, ...]
+    seal: tuple[Callable, ...]
+
+
+def steps(app: Flask) -> Steps:
+    return app.extensions["request_steps"]
+
+
+def _arrive():
+    app = current_app._get_current_object()
+    req, store = request._get_current_object(), g._get_current_object()
+    for step in app.extensions["request_steps"].arrive:
+        step(req, store, app)
+
+
+def _admit():
+    app = current_app._get_current_object()
+    req, store = request._get_current_object(), g._get_current_object()
+    for step in app.extensions["request_steps"].admit:
+        step(req, store, app)
+
+
+def _respond(response):
+    app = current_app._get_current_object()
+    req, store = request._get_current_object(), g._get_current_object()
+    for step in app.extensions["request_steps"].respond:
+        response = step(req, store, app, response)
+    return response
+
+
+def _seal(response):
+    app = current_app._get_current_object()
+    req, store = request._get_current_object(), g._get_current_object()
+    for step in app.extensions["request_steps"].seal:
+        response = step(req, store, app, response)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the steps and the limiter, in the order above."""
+    from api.platform import authentication, cors, hardening, ratelimit, requestlog, usage
+    from api.versioning import pins, select_version, version_headers
+
+    cors_step = cors.init_app(app)
+    app.extensions["request_steps"] = Steps(
+        arrive=(
+            requestlog.start,
+            hardening.limit_header_size,
+            hardening.refuse_bad_host,
+            authentication.refuse_keys_in_query,
+        ),
+        admit=(authentication.judge_sent_credentials, select_version),
+        respond=(
+            version_headers,
+            requestlog.finish,
+            *((usage.count,) if app.config["USAGE_COUNTING"] else ()),
+            hardening.harden,
+        ),
+        seal=(
+            ratelimit.only_when_limited,
+            pins.vary_on_credentials,
+            cors_step,
+            hardening.merge_vary,
+        ),
+    )
+    # Flask runs after-request hooks last registered first: SEAL before the limiter's,
+    # RESPOND after it. Before-request hooks run in order: ARRIVE goes first of all.
+    app.after_request(_seal)
+    ratelimit.init_app(app)
+    app.before_request_funcs.setdefault(None, []).insert(0, _arrive)
+    app.before_request(_admit)
+    app.after_request(_respond)
