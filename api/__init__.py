@@ -69,13 +69,12 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
-    from api.platform import authentication, pipeline, requestlog, usage
+    from api.platform import authentication, pipeline, usage
 
     authentication.init_app(app)
     with app.app_context():
         auth_service.prepare()
     usage.init_app(app)
-    requestlog.init_app(app)
     pipeline.init_app(app)  # every request's steps, the limiter and CORS among them
 
 

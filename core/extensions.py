@@ -101,6 +101,24 @@ def one_transaction() -> Iterator[Connection]:
             raise
 
 
+@contextmanager
+def reading() -> Iterator[Connection]:
+    """A connection for read-only statements (rows, not ORM objects).
+
+    Inside ``rolled_back()`` or ``one_transaction()``, that block's connection; when the
+    request's session is in a transaction, the session's (its writes are seen, and no second
+    connection is taken); otherwise a pooled connection of its own, given back when the block
+    ends, with no session to set up and tear down around it."""
+    shared = _SHARED_CONNECTION.get()
+    if shared is not None:
+        yield shared
+    elif db.session.registry.has() and db.session().in_transaction():
+        yield db.session.connection()
+    else:
+        with db.engine.connect() as connection:
+            yield connection
+
+
 class DeferredMigrate:
     """Flask-Migrate, loaded on first use.
 

@@ -30,7 +30,11 @@ def _book_parts(book) -> tuple:
 
 
 def _representation(version: str) -> tuple:
-    return (version, registry()[version].presenter.representation_revision, request.url_root)
+    # The URL root as sent (scheme, Host, script root): what v2's absolute links are built
+    # from. Werkzeug's ``url_root`` also decodes it to an IRI, most of an ETag's cost.
+    req = request._get_current_object()
+    root = f"{req.scheme}://{req.host}{req.root_path}/"
+    return (version, registry()[version].presenter.representation_revision, root)
 
 
 def book_etag(book, version: str | None = None) -> str:

@@ -89,7 +89,8 @@ def init_app(app: Flask) -> None:
             hardening.harden,
         ),
         seal=(
-            ratelimit.only_when_limited,
+            # Only the limiter adds a Retry-After that is not the answer's own.
+            *((ratelimit.only_when_limited,) if app.config["RATELIMIT_ENABLED"] else ()),
             pins.vary_on_credentials,
             cors_step,
             hardening.merge_vary,

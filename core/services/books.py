@@ -17,11 +17,12 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import Conflict, Forbidden, NotFound
-from core.extensions import db
+from core.extensions import db, reading
 from core.models import MAX_ID, SCOPE_WRITE, YEAR_NULLS_HIGH, YEAR_NULLS_LOW, Book, BookStats
 from core.paging import Page, Position
 from core.principal import Principal
@@ -96,8 +97,13 @@ def list_books(params: ListParams) -> Page:
     cost does not grow with depth). Two statements run (a count and the page) whatever the page
     size; each is built once per shape of query and then reused with new values.
     """
+    with reading() as connection:
+        return _list_books(connection, params)
+
+
+def _list_books(connection: Connection, params: ListParams) -> Page:
     filters = _filters(params)
-    total, exact, few = _count(filters)
+    total, exact, few = _count(connection, filters)
     values = {"page_limit": params.per_page + 1}
     for condition in filters:
         values.update(condition.params)
@@ -118,7 +124,7 @@ def list_books(params: ListParams) -> Page:
     # at the page, which is soon found among so many.
     shape = (params.sort, params.order, mode, few, *(c.shape for c in filters))
     statement = _statement(shape, lambda: _page_statement(params, filters, few, mode))
-    rows = _execute(statement, values).all()
+    rows = connection.execute(statement, values).all()
     items = rows[: params.per_page]
     further = len(rows) > params.per_page
     if position is not None and position.backward:
@@ -152,11 +158,6 @@ def _statement(shape: tuple, build: Callable[[], object]):
     if statement is None:
         statement = _STATEMENTS[key] = build()
     return statement
-
-
-def _execute(statement, values: dict):
-    # Core execution on the session's connection: rows, not ORM objects.
-    return db.session.connection().execute(statement, values)
 
 
 def _page_statement(params: ListParams, filters: list[Condition], few: bool, mode: str):
@@ -205,7 +206,7 @@ def _position(row) -> Position:
 _BOOK_COUNT = select(BookStats.book_count).where(BookStats.id == 1)
 
 
-def _count(filters: list[Condition]) -> tuple[int, bool, bool]:
+def _count(connection: Connection, filters: list[Condition]) -> tuple[int, bool, bool]:
     """(total, exact, few). The unfiltered total is the trigger-kept counter; a filtered one
     is counted up to ``LIST_COUNT_LIMIT`` matches, so a broad filter costs a bounded amount.
 
@@ -213,7 +214,7 @@ def _count(filters: list[Condition]) -> tuple[int, bool, bool]:
     index alone is counted further for that (cheaply), up to ``SORTED_MATCHES_LIMIT``.
     """
     if not filters:
-        return _execute(_BOOK_COUNT, {}).scalar() or 0, True, True
+        return connection.execute(_BOOK_COUNT).scalar() or 0, True, True
     limit = current_app.config["LIST_COUNT_LIMIT"]
     in_index = len(filters) == 1 and filters[0].matches is not None
     probe = max(limit, SORTED_MATCHES_LIMIT) if in_index else limit
@@ -230,7 +231,7 @@ def _count(filters: list[Condition]) -> tuple[int, bool, bool]:
         return select(func.count()).select_from(limited)
 
     statement = _statement(("count", *(c.shape for c in filters)), build)
-    counted = _execute(statement, values).scalar()
+    counted = connection.execute(statement, values).scalar()
     return min(counted, limit), counted <= limit, counted <= probe
 
 
@@ -259,7 +260,8 @@ def get_book(book_id: int):
     """The book as a read-only row (attributes as on ``Book``). Raises NotFound."""
     row = None
     if 0 < book_id <= MAX_ID:
-        row = db.session.connection().execute(_BOOK_BY_ID, {"book_id": book_id}).first()
+        with reading() as connection:
+            row = connection.execute(_BOOK_BY_ID, {"book_id": book_id}).first()
     if row is None:
         raise NotFound("Book not found")
     return row
@@ -330,7 +332,8 @@ def delete_book(book_id: int, actor: Principal, precondition: Precondition | Non
 
 
 def count_books() -> int:
-    return _count([])[0]
+    with reading() as connection:
+        return _count(connection, [])[0]
 
 
 def _ensure_isbn_free(isbn: str | None) -> None:
