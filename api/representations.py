@@ -11,6 +11,13 @@ from core.models import SCOPES
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+def timestamp(moment) -> str:
+    """``moment`` (an aware UTC datetime from the database) as TIMESTAMP_FORMAT writes it.
+
+    ``isoformat`` is several times cheaper than ``strftime``, and books have two each."""
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
+
+
 class Timestamp(fields.Field):
     """A UTC instant to the second, e.g. ``2026-11-23T19:51:06Z`` (OpenAPI: date-time)."""
 
@@ -170,8 +177,8 @@ def book_dict(book) -> dict:
         "isbn": book.isbn,
         "year": book.year,
         "description": book.description,
-        "created_at": None if created_at is None else created_at.strftime(TIMESTAMP_FORMAT),
-        "updated_at": None if updated_at is None else updated_at.strftime(TIMESTAMP_FORMAT),
+        "created_at": None if created_at is None else timestamp(created_at),
+        "updated_at": None if updated_at is None else timestamp(updated_at),
         "created_by": book.created_by,
     }
 

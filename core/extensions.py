@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import click
+from flask import current_app
 from flask_jwt_extended import JWTManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
@@ -158,7 +159,45 @@ class _MigrationCommands(click.Command):
 
 
 migrate = DeferredMigrate()
-jwt = JWTManager()
+
+
+class VerifiedTokens(JWTManager):
+    """flask-jwt-extended's manager, remembering the tokens it has verified.
+
+    Verifying a token costs more than the rest of an authenticated request's Python (PyJWT
+    parses it twice and checks each character in Python), and a client sends the same token
+    until it expires. A token that verified is remembered per app, with its claims, and used
+    again while more than TOKEN_MARGIN_SECONDS of its life is left; near or after its expiry,
+    and for anything else (CSRF values, a changed secret, a full cache), the library decides
+    as before, so expired, forged and malformed tokens get exactly its answers. Revocation is
+    not remembered: the blocklist check runs on every request.
+
+    Overrides ``_decode_jwt_from_config``, which decode_token and verify_jwt_in_request call
+    (flask-jwt-extended 4.7, pinned)."""
+
+    def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
+        app = current_app._get_current_object()
+        cache = app.extensions.setdefault("verified_tokens", {})
+        key = (encoded_token, app.config["JWT_SECRET_KEY"])
+        if csrf_value is None:
+            claims = cache.get(key)
+            if claims is not None:
+                expires = claims.get("exp")
+                if allow_expired or expires is None or time.time() < expires - TOKEN_MARGIN_SECONDS:
+                    return dict(claims)
+        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        if csrf_value is None:
+            if len(cache) >= TOKENS_KEPT:
+                cache.clear()
+            cache[key] = dict(claims)
+        return claims
+
+
+# A remembered token serves while it has this long to live; then the library checks it.
+TOKEN_MARGIN_SECONDS = 5
+TOKENS_KEPT = 4096  # per app; a few hundred bytes each
+
+jwt = VerifiedTokens()
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 

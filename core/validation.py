@@ -162,6 +162,12 @@ def load(schema: Schema, data, *, partial: bool = False) -> dict:
         raise ValidationFailed(details=_as_field_map(exc.messages)) from None
 
 
+# Validated queries by (schema, strictness, the parameters the schema reads): clients send the
+# same few queries again and again, and validating one costs more than the rest of its parsing.
+_QUERIES: dict[tuple, dict] = {}
+_QUERIES_KEPT = 4096
+
+
 def load_query(schema: Schema, args, *, strict: bool) -> dict:
     """Validate query parameters.
 
@@ -169,6 +175,17 @@ def load_query(schema: Schema, args, *, strict: bool) -> dict:
     Lenient (legacy): a bad value falls back to the parameter's default.
     """
     data = {key: args.get(key) for key in schema.fields if args.get(key) is not None}
+    key = (schema, strict, *data.items())
+    loaded = _QUERIES.get(key)
+    if loaded is None:
+        loaded = _load_query(schema, data, strict)
+        if len(_QUERIES) >= _QUERIES_KEPT:
+            _QUERIES.clear()
+        _QUERIES[key] = loaded
+    return dict(loaded)
+
+
+def _load_query(schema: Schema, data: dict, strict: bool) -> dict:
     try:
         return schema.load(data)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ the sort, order and filters of the list it was made for, signed with the app's s
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
@@ -114,11 +114,14 @@ def page_links(base: str, page: Page, cursors: tuple[str | None, str | None]) ->
     # The client's query goes through urlencode, never into url_for: names such as
     # `_external` or `endpoint` are url_for's own arguments.
     kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", CURSOR)]
+    # urlencode([*kept, (name, value)]), with the kept part encoded once.
+    encoded = urlencode(kept)
+    lead = f"{base}?{encoded}&" if kept else f"{base}?"
 
     def at(name: str, value) -> str:
-        return f"{base}?{urlencode([*kept, (name, str(value))])}"
+        return f"{lead}{quote_plus(name)}={quote_plus(str(value))}"
 
-    first = f"{base}?{urlencode(kept)}" if kept else base
+    first = f"{base}?{encoded}" if kept else base
     if page.page is None:
         self_url = f"{base}?{request.query_string.decode('latin-1')}"
         links = {"self": self_url, "first": first}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import (
@@ -47,6 +49,26 @@ BOOK_COLUMNS = (
     Book.updated_at,
     Book.created_by,
 )
+
+
+class BookRow(NamedTuple):
+    """A book as a read returns it: BOOK_COLUMNS in order (and, in a page, its sort key).
+
+    Attributes as on ``Book``. A tuple, not SQLAlchemy's Row: a Row's attribute look-up by
+    name costs several times a tuple field's, and a page reads nine of them per book."""
+
+    id: int
+    title: str
+    author: str
+    isbn: str | None
+    year: int | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: int | None
+    sort_key: object = None
+
+
 # Built once: the hot read runs a prepared statement on the connection, past the ORM.
 _BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
 # A text filter with more matches than this is answered walking the sort order rather than
@@ -124,7 +146,7 @@ def _list_books(connection: Connection, params: ListParams) -> Page:
     # at the page, which is soon found among so many.
     shape = (params.sort, params.order, mode, few, *(c.shape for c in filters))
     statement = _statement(shape, lambda: _page_statement(params, filters, few, mode))
-    rows = connection.execute(statement, values).all()
+    rows = [BookRow(*row) for row in connection.execute(statement, values).all()]
     items = rows[: params.per_page]
     further = len(rows) > params.per_page
     if position is not None and position.backward:
@@ -256,15 +278,15 @@ def _filters(params: ListParams) -> list[Condition]:
     return conditions
 
 
-def get_book(book_id: int):
-    """The book as a read-only row (attributes as on ``Book``). Raises NotFound."""
+def get_book(book_id: int) -> BookRow:
+    """The book as a read-only row. Raises NotFound."""
     row = None
     if 0 < book_id <= MAX_ID:
         with reading() as connection:
             row = connection.execute(_BOOK_BY_ID, {"book_id": book_id}).first()
     if row is None:
         raise NotFound("Book not found")
-    return row
+    return BookRow(*row)
 
 
 def _load_book(book_id: int) -> Book:
