@@ -6,8 +6,8 @@ killer or a power cut would, with no clean-up and no answer (the client's connec
 
 - ``X-Test-Crash-After-Commit: 1``: once the response's status is 201, before any byte of it
   is sent. The request's transaction has committed: its write and its stored answer stand.
-- ``X-Test-Crash-Before-Commit: 1``: as soon as the request's new book has been flushed to the
-  database, inside its still open transaction. Whatever the request committed before (its
+- ``X-Test-Crash-Before-Commit: 1``: as soon as the request's INSERT of its new book has run
+  in the database, inside its still open transaction. Whatever the request committed before (its
   Idempotency-Key claim) stands; the book is rolled back by the database.
 
 gunicorn's master starts a new worker in the killed one's place. Only tests serve this module.
@@ -20,8 +20,8 @@ import signal
 
 from flask import has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-from core.extensions import Session
 from core.models import Book
 from wsgi import app
 
@@ -55,14 +55,17 @@ class _CrashAfterCommit:
         return self.wsgi_app(environ, start_or_die)
 
 
-@event.listens_for(Session, "after_flush")
-def _crash_before_commit(session, flush_context) -> None:
+_INSERT_BOOK = f"INSERT INTO {Book.__tablename__} "
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _crash_before_commit(connection, cursor, statement, parameters, context, executemany) -> None:
     """Kill the worker once a marked request's book is in the database, uncommitted."""
     if not has_request_context():
         return
     if request.environ.get(_environ_key(CRASH_BEFORE_COMMIT)) != "1":
         return
-    if any(isinstance(instance, Book) for instance in session.new):
+    if statement.lstrip().upper().startswith(_INSERT_BOOK.upper()):
         _die()
 
 
