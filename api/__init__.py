@@ -9,6 +9,7 @@ from flask.sessions import SessionInterface
 
 from api import versioning
 from api.versioning.registry import Registry
+from core import checkpoints
 from core.config import load_config
 from core.extensions import db, jwt, migrate
 from core.services import auth as auth_service
@@ -74,6 +75,7 @@ def register_extensions(app: Flask) -> None:
     authentication.init_app(app)
     with app.app_context():
         auth_service.prepare()
+        checkpoints.watch(db.engine)  # SQLite: checkpoints off the request path
     usage.init_app(app)
     pipeline.init_app(app)  # every request's steps, the limiter and CORS among them
 

@@ -17,6 +17,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
 
+from core import checkpoints
+
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -213,7 +215,8 @@ def _configure_sqlite(dbapi_connection, connection_record):
 
     ``synchronous = NORMAL`` skips the fsync on each commit: in WAL mode a committed
     transaction still survives the process being killed, but the last ones before a power loss
-    or an OS crash may be lost (the database stays consistent)."""
+    or an OS crash may be lost (the database stays consistent). Checkpoints run in the
+    background (core.checkpoints); ``wal_autocheckpoint`` is only its backstop."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
@@ -223,6 +226,7 @@ def _configure_sqlite(dbapi_connection, connection_record):
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {checkpoints.AUTOCHECKPOINT_PAGES}")
     finally:
         cursor.close()
 
