@@ -8,6 +8,7 @@ from flask import Blueprint, Flask
 from flask.sessions import SessionInterface
 
 from api import versioning
+from api.platform.encoding import FastJSONProvider
 from api.versioning.registry import Registry
 from core import checkpoints
 from core.config import load_config
@@ -28,7 +29,9 @@ class NoCookieSessions(SessionInterface):
 class BookApi(Flask):
     """Flask, with the answer to "is this hook or view a coroutine?" kept per function: Flask
     asks it for every hook of every request (``inspect`` each time), and the answer never
-    changes."""
+    changes. JSON responses are encoded by orjson (api.platform.encoding)."""
+
+    json_provider_class = FastJSONProvider
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
