@@ -13,7 +13,9 @@ connection of its own, opened for each checkpoint. Commits then stay at their us
 ``wal_autocheckpoint`` stays on at AUTOCHECKPOINT_PAGES as a backstop, reached only if the
 thread falls behind. Durability is unchanged: a committed transaction is in the log either way.
 
-The thread is a real OS thread even under gevent's monkey-patching (sqlite3 releases the GIL
+The thread starts in the process that builds the app (each gunicorn worker: the app is not
+preloaded into the master; with ``--preload`` only the master would run it). It is a real OS
+thread even under gevent's monkey-patching (sqlite3 releases the GIL
 while it works, so the server's event loop runs meanwhile); it holds no connection between
 checkpoints, and forgets an engine once it is gone.
 """

@@ -59,9 +59,11 @@ class UTCDateTime(TypeDecorator):
             if value is None:
                 return None
             try:
-                return parse(value + "+00:00")
+                moment = parse(value + "+00:00")
             except (TypeError, ValueError):  # not zone-less ISO text
                 return general(value)
+            # Date-only text reads the "+" as the date/time separator: no zone came of it.
+            return moment if moment.tzinfo is not None else general(value)
 
         return process
 

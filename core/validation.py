@@ -162,10 +162,12 @@ def load(schema: Schema, data, *, partial: bool = False) -> dict:
         raise ValidationFailed(details=_as_field_map(exc.messages)) from None
 
 
-# Validated queries by (schema, strictness, the parameters the schema reads): clients send the
-# same few queries again and again, and validating one costs more than the rest of its parsing.
-_QUERIES: dict[tuple, dict] = {}
-_QUERIES_KEPT = 4096
+# Validated queries by (strictness, the parameters the schema reads), kept on the schema
+# instance (so they go with it): clients send the same few queries again and again, and
+# validating one costs more than the rest of its parsing. Bounded; values longer than
+# _MEMO_VALUE_CHARS are validated afresh each time.
+_QUERIES_KEPT = 1024
+_MEMO_VALUE_CHARS = 100
 
 
 def load_query(schema: Schema, args, *, strict: bool) -> dict:
@@ -175,13 +177,16 @@ def load_query(schema: Schema, args, *, strict: bool) -> dict:
     Lenient (legacy): a bad value falls back to the parameter's default.
     """
     data = {key: args.get(key) for key in schema.fields if args.get(key) is not None}
-    key = (schema, strict, *data.items())
-    loaded = _QUERIES.get(key)
+    if any(len(value) > _MEMO_VALUE_CHARS for value in data.values()):
+        return _load_query(schema, data, strict)
+    memo = schema.__dict__.setdefault("_validated_queries", {})
+    key = (strict, *data.items())
+    loaded = memo.get(key)
     if loaded is None:
         loaded = _load_query(schema, data, strict)
-        if len(_QUERIES) >= _QUERIES_KEPT:
-            _QUERIES.clear()
-        _QUERIES[key] = loaded
+        if len(memo) >= _QUERIES_KEPT:
+            memo.clear()
+        memo[key] = loaded
     return dict(loaded)
 
 

@@ -89,8 +89,7 @@ def init_app(app: Flask) -> None:
             hardening.harden,
         ),
         seal=(
-            # Only the limiter adds a Retry-After that is not the answer's own.
-            *((ratelimit.only_when_limited,) if app.config["RATELIMIT_ENABLED"] else ()),
+            ratelimit.only_when_limited,
             pins.vary_on_credentials,
             cors_step,
             hardening.merge_vary,

@@ -29,12 +29,16 @@ _write_lock = threading.Lock()
 
 
 def write_line(fields: dict) -> None:
-    """One JSON line on the current stderr."""
+    """One JSON line on the current stderr; a line that cannot be written is dropped (a closed
+    pipe or no stderr never fails the request)."""
     line = json.dumps(fields) + "\n"
     with _write_lock:
-        stream = sys.stderr
-        stream.write(line)
-        stream.flush()
+        try:
+            stream = sys.stderr
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def request_id() -> str:

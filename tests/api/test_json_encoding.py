@@ -25,6 +25,7 @@ BODIES = [
     {"success": True, "data": {"id": 1, "title": "Fluent Python", "year": None}},
     {"books": [{"id": n, "title": f"Book {n}", "isbn": None} for n in range(30)], "total": 30},
     {"title": "Café – naïve ☕"},  # non-ASCII: escaped as Flask escapes it
+    {"title": 'a\x7fb\x1fc\td"e\\f'},  # DEL, control characters, quotes, backslashes
     {"when": datetime(2026, 11, 23, 19, 51, 6, tzinfo=UTC), "day": date(2026, 1, 2)},
     {"big": 2**70, "small": -(2**63)},
     {1: "int key", "b": [1, 2.5, "x"]},

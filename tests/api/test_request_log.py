@@ -97,3 +97,19 @@ def test_error_log_line_names_the_request_id(client, caplog, monkeypatch):
     assert response.status_code == 500
     assert response.headers["X-Request-ID"] == "trace-me-42"
     assert "trace-me-42" in caplog.text
+
+
+class _BrokenPipe:
+    def write(self, _text):
+        raise BrokenPipeError()
+
+    def flush(self):
+        raise BrokenPipeError()
+
+
+def test_a_log_line_that_cannot_be_written_never_fails_the_request(logged, monkeypatch, version):
+    monkeypatch.setattr("sys.stderr", _BrokenPipe())
+    response = logged.get(f"/api/v{version}/books")
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Request-ID"]

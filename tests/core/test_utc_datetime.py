@@ -32,6 +32,7 @@ def test_a_stored_moment_reads_back_as_the_same_aware_utc_instant(ctx, moment):
         ("2026-11-23 19:51:06.123456", datetime(2026, 11, 23, 19, 51, 6, 123456, tzinfo=UTC)),
         ("2026-11-23 19:51:06", datetime(2026, 11, 23, 19, 51, 6, tzinfo=UTC)),  # no fraction
         ("2026-11-23 19:51:06.5", datetime(2026, 11, 23, 19, 51, 6, 500000, tzinfo=UTC)),
+        ("2026-11-23", datetime(2026, 11, 23, tzinfo=UTC)),  # a date alone: midnight, UTC
     ],
 )
 def test_sqlite_text_in_any_of_its_shapes_reads_as_utc(ctx, database_url, stored, expected):
@@ -41,7 +42,8 @@ def test_sqlite_text_in_any_of_its_shapes_reads_as_utc(ctx, database_url, stored
         text(f"(SELECT '{stored}' AS moment)")
     )
     with db.engine.connect() as connection:
-        assert connection.execute(statement).scalar_one() == expected
+        read = connection.execute(statement).scalar_one()
+    assert read == expected and read.tzinfo == UTC
 
 
 def test_null_reads_as_none(ctx):
