@@ -24,6 +24,7 @@ timeout below when a body read raises it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
 import time
 from http import HTTPStatus
@@ -154,6 +155,7 @@ class Worker(GeventWorker):
         super().load_wsgi()
         config = getattr(self.wsgi, "config", {})
         self.read_timeout = float(config.get("REQUEST_READ_TIMEOUT", 10))
+        freeze_startup_objects()
 
     def timeout_ctx(self):
         return contextlib.nullcontext()  # the socket keeps the deadlines
@@ -207,6 +209,18 @@ class Worker(GeventWorker):
         except Exception:  # a path no request context takes: the unversioned shape
             with self.wsgi.test_request_context("/api"):
                 return render_error(status, message, reason=reason).get_data()
+
+
+def freeze_startup_objects() -> int:
+    """Move everything alive once the app is loaded (modules, the app, its metadata and
+    schemas: most of a worker's objects) out of the garbage collector's sight.
+
+    They live as long as the worker, yet every full collection walked them all: about 30 ms
+    twice in ten seconds of POSTs, during which every connection waited. Returns how many
+    objects are frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _body_consumed(req) -> bool:
