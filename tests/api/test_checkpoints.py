@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from core import checkpoints
@@ -31,9 +33,27 @@ def test_a_file_database_is_watched_and_commits_leave_checkpoints_to_it(
     for n in range(5):
         book = {"title": f"Logged {n}", "author": "A. Author", "year": 2000 + n}
         assert client.post("/api/v1/books", headers=headers, json=book).status_code == 201
+    # Other connections of this process (the usage flusher's) may hold a snapshot that keeps
+    # frames from being copied yet; that the log holds the commits is what is certain here.
     busy, log, copied = checkpoints.checkpoint(path)
-    assert busy == 0 and log > 0 and copied == log  # everything the commits logged, copied
+    assert log > 0 and 0 <= copied <= log
     assert client.get("/api/v1/books?search=logged").get_json()["total"] == 5
+
+
+def test_a_checkpoint_copies_the_log_into_the_database(tmp_path):
+    path = str(tmp_path / "alone.db")
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")  # nothing but the checkpoint below copies
+    writer.execute("CREATE TABLE t (n INTEGER)")
+    with writer:
+        writer.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(1000)])
+    try:
+        busy, log, copied = checkpoints.checkpoint(path)
+        assert (busy, copied) == (0, log) and log > 0
+        assert checkpoints.checkpoint(path)[2] == log  # nothing left to copy
+    finally:
+        writer.close()
 
 
 def test_a_database_that_is_gone_is_skipped(tmp_path):
