@@ -34,38 +34,35 @@ class Steps:
     seal: tuple[Callable, ...]
 
 
-def steps(app: Flask) -> Steps:
-    return app.extensions["request_steps"]
+def _before(name: str):
+    """A before-request hook running the steps named ``name``."""
+
+    def run():
+        app = current_app._get_current_object()
+        req, store = request._get_current_object(), g._get_current_object()
+        for step in getattr(app.extensions["request_steps"], name):
+            step(req, store, app)
+
+    run.__name__ = f"_{name}"
+    return run
 
 
-def _arrive():
-    app = current_app._get_current_object()
-    req, store = request._get_current_object(), g._get_current_object()
-    for step in app.extensions["request_steps"].arrive:
-        step(req, store, app)
+def _after(name: str):
+    """An after-request hook running the response steps named ``name``."""
+
+    def run(response):
+        app = current_app._get_current_object()
+        req, store = request._get_current_object(), g._get_current_object()
+        for step in getattr(app.extensions["request_steps"], name):
+            response = step(req, store, app, response)
+        return response
+
+    run.__name__ = f"_{name}"
+    return run
 
 
-def _admit():
-    app = current_app._get_current_object()
-    req, store = request._get_current_object(), g._get_current_object()
-    for step in app.extensions["request_steps"].admit:
-        step(req, store, app)
-
-
-def _respond(response):
-    app = current_app._get_current_object()
-    req, store = request._get_current_object(), g._get_current_object()
-    for step in app.extensions["request_steps"].respond:
-        response = step(req, store, app, response)
-    return response
-
-
-def _seal(response):
-    app = current_app._get_current_object()
-    req, store = request._get_current_object(), g._get_current_object()
-    for step in app.extensions["request_steps"].seal:
-        response = step(req, store, app, response)
-    return response
+_arrive, _admit = _before("arrive"), _before("admit")
+_respond, _seal = _after("respond"), _after("seal")
 
 
 def init_app(app: Flask) -> None:

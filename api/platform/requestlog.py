@@ -59,7 +59,7 @@ def start(req, g, app) -> None:
     g.request_id = _id_for(req.environ)
 
 
-def principal_ids(g=g) -> dict:
+def principal_ids(g) -> dict:
     """The user and API key this request was made as (None: anonymous or not yet known)."""
     principal = g.get("principal")
     if principal is not None:

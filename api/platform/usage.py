@@ -18,7 +18,7 @@ import threading
 import weakref
 
 import click
-from flask import Flask, current_app, request
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from api.platform.requestlog import principal_ids
@@ -39,9 +39,8 @@ _lock = threading.Lock()
 _ENDPOINTS: dict[tuple[str, str | None], str] = {}
 
 
-def endpoint_name(req=None) -> str:
+def endpoint_name(req) -> str:
     """``METHOD /route`` relative to the version root, placeholders as ``<id>``."""
-    req = req or request
     rule = req.url_rule
     method = req.method
     key = (method, rule.rule if rule is not None else None)
@@ -57,8 +56,8 @@ def endpoint_name(req=None) -> str:
     return name
 
 
-def client(g=None) -> tuple[str, int]:
-    ids = principal_ids() if g is None else principal_ids(g)
+def client(g) -> tuple[str, int]:
+    ids = principal_ids(g)
     if ids["api_key_id"] is not None:
         return ("api_key", ids["api_key_id"])
     if ids["user_id"] is not None:

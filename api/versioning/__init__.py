@@ -95,11 +95,6 @@ def version_of(g, app) -> str:
     return current_version() if version is None else version
 
 
-def version_source() -> str | None:
-    """How the serving version was chosen (``path``, ``header``, ``pin``, ``default``)."""
-    return g.get("api_version_source")
-
-
 def _remember(version: str, source: str, store=g) -> None:
     store.api_version, store.api_version_source = version, source
     store.api_unversioned = source != "path"
