@@ -66,6 +66,8 @@ class DeadlineSocket:
         self.dead = False
         self._request = None  # the request whose body is being read
         self.head = bytearray()  # the current request's first bytes
+        self._holding = False  # the next sendall is a response's head: hold it
+        self._held = b""  # a response's head, sent with the first bytes of its body
 
     def recv(self, size: int) -> bytes:
         if self.dead:
@@ -97,9 +99,44 @@ class DeadlineSocket:
         """The head is parsed: body reads and the response get the per-read limit."""
         self._in_body = True
         self._request = request
+        self._holding = True
         self._sock.settimeout(self._limit)
 
+    def sendall(self, data) -> None:
+        """gunicorn writes a response's head, then each piece of its body: the head waits for
+        the first piece (or the end of the response, ``flush``) and leaves with it, in one
+        system call and one TCP segment instead of two."""
+        if self._holding:
+            self._holding = False
+            self._held = bytes(data)
+            return
+        if self._held:
+            data = self._held + data
+            self._held = b""
+        self._sock.sendall(data)
+
+    def flush(self) -> None:
+        """Send a held response head (a response without body bytes, or one cut short)."""
+        self._holding = False
+        if self._held:
+            held, self._held = self._held, b""
+            self._sock.sendall(held)
+
+    def send(self, data, *args):
+        self.flush()
+        return self._sock.send(data, *args)
+
+    def sendfile(self, *args, **kwargs):
+        self.flush()
+        return self._sock.sendfile(*args, **kwargs)
+
+    def fileno(self) -> int:
+        self.flush()
+        return self._sock.fileno()
+
     def end_request(self) -> None:
+        self._holding = False
+        self._held = b""
         self._in_body = False
         self._request = None
         self._deadline = None
@@ -171,6 +208,10 @@ class Worker(GeventWorker):
             if not sock.dead and not _body_consumed(req):
                 sock.dead = True  # closed after this response rather than drained
         finally:
+            try:
+                sock.flush()
+            except (OSError, ClientTimeout):
+                sock.dead = True  # the client is gone: the connection ends here
             sock.end_request()
         # gevent switches greenlets only when a socket would block: a client whose next request
         # is already waiting would be served again and again while the other connections wait

@@ -13,9 +13,10 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
+from sqlalchemy.sql import Select
 
 from core import checkpoints
 
@@ -120,6 +121,77 @@ def reading() -> Iterator[Connection]:
     else:
         with db.engine.connect() as connection:
             yield connection
+
+
+class DriverRead:
+    """A fixed SELECT by bound values, run on the driver's own cursor of a pooled connection:
+    no SQLAlchemy connection, transaction, execution context or result object around it (for
+    a one-row read they cost more than the query). Values come back through the columns' own
+    result processors, as SQLAlchemy would return them; a driver error is raised as
+    SQLAlchemy's (OperationalError for an unreachable database), its connection discarded.
+
+    Inside ``rolled_back()`` or ``one_transaction()``, or while the request's session is in a
+    transaction, the statement runs there instead, through SQLAlchemy (see ``reading``).
+    """
+
+    def __init__(self, statement: Select):
+        self.statement = statement
+        self._plans: dict[tuple, tuple] = {}
+
+    def _plan(self, dialect) -> tuple:
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        plan = self._plans.get(key)
+        if plan is None:
+            compiled = self.statement.compile(dialect=dialect)
+            names = compiled.positiontup  # None for a named paramstyle
+            processors = [
+                column.type._cached_result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            ]
+            plan = self._plans[key] = (
+                compiled.string,
+                tuple(names) if names is not None else None,
+                processors if any(processors) else None,
+            )
+        return plan
+
+    def first(self, values: dict) -> tuple | None:
+        """The first row for ``values`` (every bound parameter's value, by name), or None."""
+        if _SHARED_CONNECTION.get() is not None or (
+            db.session.registry.has() and db.session().in_transaction()
+        ):
+            with reading() as connection:
+                row = connection.execute(self.statement, values).first()
+            return None if row is None else tuple(row)
+        engine = db.engine
+        dialect = engine.dialect
+        sql, names, processors = self._plan(dialect)
+        parameters = values if names is None else tuple(values[name] for name in names)
+        driver_error = dialect.loaded_dbapi.Error
+        try:
+            connection = engine.raw_connection()
+        except driver_error as error:
+            raise DBAPIError.instance(None, None, error, driver_error) from error
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except driver_error as error:
+            connection.invalidate()
+            raise DBAPIError.instance(
+                sql, parameters, error, driver_error, connection_invalidated=True
+            ) from error
+        finally:
+            connection.close()  # back to the pool, which rolls back what the driver began
+        if row is None or processors is None:
+            return row
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(row, processors, strict=True)
+        )
 
 
 class DeferredMigrate:

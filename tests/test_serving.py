@@ -28,3 +28,57 @@ def test_a_worker_freezes_once_it_has_loaded_the_app(monkeypatch, app):
     worker.load_wsgi()
     assert calls == ["frozen"]
     assert worker.read_timeout == float(app.config["REQUEST_READ_TIMEOUT"])
+
+
+class _RecordingSocket:
+    def __init__(self):
+        self.calls: list[tuple[str, bytes]] = []
+
+    def settimeout(self, timeout):
+        pass
+
+    def sendall(self, data):
+        self.calls.append(("sendall", bytes(data)))
+
+    def send(self, data, *args):
+        self.calls.append(("send", bytes(data)))
+        return len(data)
+
+    def fileno(self):
+        return 99
+
+
+def _responding() -> tuple[serving.DeadlineSocket, _RecordingSocket]:
+    raw = _RecordingSocket()
+    sock = serving.DeadlineSocket(raw, idle=5, limit=5)
+    sock.begin_body(SimpleNamespace(must_close=False))
+    return sock, raw
+
+
+def test_a_response_head_leaves_with_its_first_body_bytes():
+    sock, raw = _responding()
+    sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert raw.calls == []
+    sock.sendall(b"first")
+    sock.sendall(b"second")
+    assert raw.calls == [("sendall", b"HTTP/1.1 200 OK\r\n\r\nfirst"), ("sendall", b"second")]
+    sock.flush()
+    assert len(raw.calls) == 2
+
+
+def test_a_head_without_body_bytes_is_sent_when_the_response_ends():
+    sock, raw = _responding()
+    sock.sendall(b"HTTP/1.1 304 Not Modified\r\n\r\n")
+    sock.flush()
+    assert raw.calls == [("sendall", b"HTTP/1.1 304 Not Modified\r\n\r\n")]
+    sock.end_request()
+    sock.sendall(b"not held")  # between requests (an error page): nothing is held
+    assert raw.calls[-1] == ("sendall", b"not held")
+
+
+def test_a_held_head_goes_first_when_the_socket_is_written_another_way():
+    for write in (lambda sock: sock.send(b"raw"), lambda sock: sock.fileno()):
+        sock, raw = _responding()
+        sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+        write(sock)
+        assert raw.calls[0] == ("sendall", b"HTTP/1.1 200 OK\r\n\r\n")

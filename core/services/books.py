@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import Conflict, Forbidden, NotFound
-from core.extensions import db, reading
+from core.extensions import DriverRead, db, reading
 from core.models import MAX_ID, SCOPE_WRITE, YEAR_NULLS_HIGH, YEAR_NULLS_LOW, Book, BookStats
 from core.paging import Page, Position
 from core.principal import Principal
@@ -71,7 +71,7 @@ class BookRow(NamedTuple):
 
 
 # Built once: the hot read runs a prepared statement on the connection, past the ORM.
-_BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
+_BOOK_BY_ID = DriverRead(select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id")))
 # Column defaults (created_at, updated_at) apply as for the ORM.
 _INSERT = insert(Book.__table__).returning(*BOOK_COLUMNS)
 # A text filter with more matches than this is answered walking the sort order rather than
@@ -285,8 +285,7 @@ def get_book(book_id: int) -> BookRow:
     """The book as a read-only row. Raises NotFound."""
     row = None
     if 0 < book_id <= MAX_ID:
-        with reading() as connection:
-            row = connection.execute(_BOOK_BY_ID, {"book_id": book_id}).first()
+        row = _BOOK_BY_ID.first({"book_id": book_id})
     if row is None:
         raise NotFound("Book not found")
     return BookRow(*row)

@@ -212,3 +212,40 @@ def test_a_refused_body_left_unread_is_not_parsed_as_the_next_request(server):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 401")
     assert answer.count(b"HTTP/1.1 ") == 1
+
+
+def read_head(sock: socket.socket, pending: bytes = b"") -> tuple[bytes, bytes]:
+    """A response head off a kept-alive connection and the bytes read past it."""
+    while b"\r\n\r\n" not in pending:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed before the head arrived"
+        pending += chunk
+    head, _, rest = pending.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_answers_without_body_bytes_arrive_whole_on_a_kept_alive_connection(server):
+    """The worker holds a response's head until its first body bytes: a 304 and an answer to
+    HEAD have none, and still arrive at once, and the connection goes on."""
+    base, _ = server
+    with connect(base) as sock:
+        sock.sendall(b"GET /api/v2/books HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, body = read_head(sock)
+        etag = re.search(rb"(?im)^etag: *(\S+)", head).group(1)
+        length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))
+        while len(body) < length:
+            body += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["success"] is True
+
+        sock.sendall(
+            b"GET /api/v2/books HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: " + etag + b"\r\n\r\n"
+        )
+        head, rest = read_head(sock)
+        assert head.startswith(b"HTTP/1.1 304") and rest == b""
+
+        sock.sendall(b"HEAD /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, rest = read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200") and rest == b""
+
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_one(sock).startswith(b"HTTP/1.1 200")

@@ -1,0 +1,137 @@
+"""Reading one book goes to the driver (core.extensions.DriverRead), in both versions: the same
+answer as through SQLAlchemy, one statement on one pooled connection, a lost connection a 503
+that the next request recovers from, and a transaction's own writes seen inside it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from core.extensions import db, rolled_back
+from core.models import Book
+from core.services import books
+
+SECRET = "password=hunter2"
+
+
+class _Cursor:
+    def __init__(self, cursor, statements: list[str], fail: Exception | None):
+        self._cursor, self._statements, self._fail = cursor, statements, fail
+
+    def execute(self, statement, *args):
+        self._statements.append(statement)
+        if self._fail is not None:
+            raise self._fail
+        return self._cursor.execute(statement, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def _watch_driver(app, monkeypatch, fail: Exception | None = None):
+    """The pooled connections handed out and the statements given to their cursors."""
+    with app.app_context():
+        engine = db.engine
+    checkouts, statements = [], []
+    real_raw_connection = engine.raw_connection
+
+    def raw_connection():
+        connection = real_raw_connection()
+        checkouts.append(connection)
+        cursor = connection.cursor
+        monkeypatch.setattr(connection, "cursor", lambda: _Cursor(cursor(), statements, fail))
+        return connection
+
+    monkeypatch.setattr(engine, "raw_connection", raw_connection)
+    return checkouts, statements
+
+
+def test_a_book_is_one_driver_statement_and_nothing_through_sqlalchemy(
+    api, app, make_book, count_queries, monkeypatch
+):
+    book = make_book(title="Dune", author="Frank Herbert", isbn="9780441013593", year=1965)
+    checkouts, statements = _watch_driver(app, monkeypatch)
+    with count_queries() as through_sqlalchemy:
+        response = api.get(f"/books/{book.id}")
+    assert response.status_code == 200
+    data = api.data(response)
+    assert (data["id"], data["title"], data["author"]) == (book.id, "Dune", "Frank Herbert")
+    assert (data["isbn"], data["year"], data["description"]) == ("9780441013593", 1965, None)
+    assert len(checkouts) == 1 and len(statements) == 1
+    assert "FROM books" in statements[0]
+    assert through_sqlalchemy == []
+    listed = api.items(api.get("/books"))  # read through SQLAlchemy
+    assert [item for item in listed if item["id"] == book.id] == [data]
+
+
+def test_the_driver_read_returns_what_sqlalchemy_returns(app, make_book):
+    made = make_book(title="Ça va", author="Zoë", year=None, description="naïve\n%_")
+    statement = books._BOOK_BY_ID.statement
+    with app.app_context():
+        with db.engine.connect() as connection:
+            expected = tuple(connection.execute(statement, {"book_id": made.id}).one())
+        row = books._BOOK_BY_ID.first({"book_id": made.id})
+        assert books._BOOK_BY_ID.first({"book_id": made.id + 1000}) is None
+    assert row == expected
+    created_at = row[list(statement.selected_columns.keys()).index("created_at")]
+    assert isinstance(created_at, datetime) and created_at.utcoffset() == UTC.utcoffset(None)
+
+
+def test_a_lost_connection_is_a_503_then_the_next_read_works(
+    api, app, make_book, monkeypatch, caplog
+):
+    book = make_book(title="Dune")
+    dbapi = None
+    with app.app_context():
+        dbapi = db.engine.dialect.loaded_dbapi
+    with monkeypatch.context() as patch:
+        checkouts, _ = _watch_driver(app, patch, fail=dbapi.OperationalError(SECRET))
+        caplog.set_level(logging.DEBUG)
+        response = api.get(f"/books/{book.id}")
+        assert response.status_code == 503
+        assert api.error(response)["reason"] == "database_unavailable"
+        assert SECRET not in response.get_data(as_text=True)
+        assert SECRET not in caplog.text
+        assert len(checkouts) == 1 and checkouts[0].dbapi_connection is None  # discarded
+    response = api.get(f"/books/{book.id}")
+    assert response.status_code == 200
+    assert api.data(response)["title"] == "Dune"
+
+
+def test_an_unexpected_driver_error_is_a_bare_500(api, app, make_book, monkeypatch, caplog):
+    book = make_book(title="Dune")
+    with app.app_context():
+        dbapi = db.engine.dialect.loaded_dbapi
+    _watch_driver(app, monkeypatch, fail=dbapi.ProgrammingError(SECRET))
+    caplog.set_level(logging.DEBUG)
+    response = api.get(f"/books/{book.id}")
+    assert response.status_code == 500
+    assert SECRET not in response.get_data(as_text=True)
+    assert SECRET not in caplog.text
+
+
+def test_inside_a_transaction_the_read_sees_its_uncommitted_writes(app, make_book):
+    with app.app_context():
+        with rolled_back() as connection:
+            inserted = connection.execute(
+                sa.insert(Book).values(title="Unsaved", author="Nobody").returning(Book.id)
+            ).scalar_one()
+            assert books.get_book(inserted).title == "Unsaved"
+        db.session.remove()
+        try:
+            books.get_book(inserted)
+        except books.NotFound:
+            pass
+        else:
+            raise AssertionError("the rolled-back book is still readable")
+
+
+def test_the_request_sessions_transaction_is_read_in_place(app, make_book):
+    with app.test_request_context():
+        book = Book(title="Pending", author="Someone")
+        db.session.add(book)
+        db.session.flush()  # in the session's transaction, not committed
+        assert books.get_book(book.id).title == "Pending"
+        db.session.rollback()
