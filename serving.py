@@ -185,11 +185,30 @@ def request_path(head: bytes) -> str:
     return found.group(1).decode("ascii").split("?", 1)[0].split("#", 1)[0]
 
 
+class SettledConfig:
+    """gunicorn's configuration as a worker serves with it: each setting read once.
+
+    gunicorn reads its settings through ``Config.__getattr__`` (a dictionary look-up and a
+    method call) some twenty times per request; in a running worker they no longer change, so
+    the first read of each is kept as a plain attribute. Everything else (properties, methods,
+    ``settings``) is the configuration's own."""
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+
+    def __getattr__(self, name):
+        value = getattr(self._cfg, name)
+        if name in self._cfg.settings:
+            self.__dict__[name] = value
+        return value
+
+
 class Worker(GeventWorker):
     """gunicorn's gevent worker with deadlines for slow clients and JSON for what it refuses."""
 
     def load_wsgi(self):
         super().load_wsgi()
+        self.cfg = SettledConfig(self.cfg)
         config = getattr(self.wsgi, "config", {})
         self.read_timeout = float(config.get("REQUEST_READ_TIMEOUT", 10))
         freeze_startup_objects()
@@ -215,8 +234,11 @@ class Worker(GeventWorker):
             sock.end_request()
         # gevent switches greenlets only when a socket would block: a client whose next request
         # is already waiting would be served again and again while the other connections wait
-        # (a p99 in seconds under load). Each connection gets one request at a time.
-        gevent.sleep(0)
+        # (a p99 in seconds under load). Each connection gets one request at a time. A client
+        # that waits for each answer has sent nothing more yet: reading its next request
+        # blocks and switches anyway, so only read-ahead (pipelined requests) yields here.
+        if _read_ahead(req):
+            gevent.sleep(0)
 
     def handle_error(self, req, client, addr, exc):
         if isinstance(exc, _Idle):
@@ -262,6 +284,14 @@ def freeze_startup_objects() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def _read_ahead(req) -> bool:
+    """Whether the parser holds bytes past this request (the next request, pipelined)."""
+    try:
+        return req.unreader.buf.seek(0, 2) > 0
+    except Exception:
+        return True  # unknown: take turns
 
 
 def _body_consumed(req) -> bool:

@@ -82,3 +82,20 @@ def test_a_held_head_goes_first_when_the_socket_is_written_another_way():
         sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
         write(sock)
         assert raw.calls[0] == ("sendall", b"HTTP/1.1 200 OK\r\n\r\n")
+
+
+def test_a_serving_worker_reads_each_setting_once():
+    from gunicorn.config import Config
+
+    cfg = Config()
+    cfg.set("keepalive", 7)
+    reads = []
+    keepalive = cfg.settings["keepalive"]
+    original_get = keepalive.get
+    keepalive.get = lambda: reads.append("keepalive") or original_get()
+    settled = serving.SettledConfig(cfg)
+    assert settled.keepalive == 7 and settled.keepalive == 7
+    assert reads == ["keepalive"]
+    assert settled.is_ssl == cfg.is_ssl  # a property: the configuration's own, each time
+    assert "is_ssl" not in vars(settled)
+    assert settled.settings is cfg.settings
