@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from functools import cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from flask import Response, jsonify, url_for
+from flask import Response, jsonify, request, url_for
 from marshmallow import Schema
 
 from api.platform.pagination import link_header
@@ -18,6 +19,21 @@ from core.validation import ListQuerySchema
 
 if TYPE_CHECKING:
     from api.versioning.registry import Version
+
+# What an external URL depends on besides the endpoint and its values: the request's scheme,
+# host and script root (as the WSGI environ holds them, after ProxyFix when proxies are trusted).
+_URL_ROOT = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME")
+# Values built into a URL once, to find where each value goes (no host or path holds them).
+_SENTINEL = 7_304_918_265_000
+_TEMPLATES_KEPT = 1024  # hosts come from clients: the memo is bounded
+_templates: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _template(built: str, sentinels: dict[str, int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``built`` as the literal text around each value, and the values' names in order."""
+    names = {str(value): name for name, value in sentinels.items()}
+    pieces = re.split("(" + "|".join(names) + ")", built) if names else [built]
+    return tuple(pieces[0::2]), tuple(names[piece] for piece in pieces[1::2])
 
 
 class Presenter(ABC):
@@ -58,7 +74,25 @@ class Presenter(ABC):
         return self.status_overrides.get(kind, status), self.schemas.RESPONSES[kind]
 
     def url(self, name: str, **values) -> str:
-        return url_for(f"api.v{self.version}.{name}", _external=True, **values)
+        """The external URL of this version's endpoint ``name`` (``url_for``). With whole-number
+        values (or none), it is built once per endpoint and URL root, then filled in."""
+        endpoint = f"api.v{self.version}.{name}"
+        if not all(type(value) is int for value in values.values()):
+            return url_for(endpoint, _external=True, **values)
+        environ = request.environ
+        key = (endpoint, *values, *(environ.get(part) for part in _URL_ROOT))
+        template = _templates.get(key)
+        if template is None:
+            sentinels = {param: _SENTINEL + i for i, param in enumerate(values)}
+            template = _template(url_for(endpoint, _external=True, **sentinels), sentinels)
+            if len(_templates) >= _TEMPLATES_KEPT:
+                _templates.clear()
+            _templates[key] = template
+        literals, names = template
+        url = literals[0]
+        for value_name, literal in zip(names, literals[1:], strict=True):
+            url += str(values[value_name]) + literal
+        return url
 
     def respond(self, body, status: int = 200, headers: dict | None = None) -> Response:
         response = jsonify(body)

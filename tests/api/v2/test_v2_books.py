@@ -83,6 +83,32 @@ def test_v2_book_is_enveloped_with_links(v2, book, user):
     assert body["links"]["collection"] == f"{BASE}/books"
 
 
+@pytest.mark.parametrize(
+    ("base_url", "script_root"),
+    [
+        ("http://localhost", ""),
+        ("https://books.example.org", ""),
+        ("http://localhost:8080", "/catalogue"),
+        ("http://127.0.0.1", "/other"),
+    ],
+)
+def test_v2_links_follow_each_requests_host_scheme_and_script_root(
+    v2, make_book, base_url, script_root
+):
+    """Links are built once per endpoint and URL root, then filled in: each request still gets
+    its own host, scheme and script root, and each book its own id."""
+    first, second = make_book(title="First"), make_book(title="Second")
+    for book in (first, second, first):
+        response = v2.client.get(
+            f"/api/v2/books/{book.id}",
+            base_url=base_url + script_root,
+            headers={"Host": base_url.split("://", 1)[1]},
+        )
+        links = v2.data(response)["links"]
+        assert links["self"] == f"{base_url}{script_root}/api/v2/books/{book.id}"
+        assert links["collection"] == f"{base_url}{script_root}/api/v2/books"
+
+
 def test_v2_book_self_link_serves_the_book(v2, book):
     data = v2.data(v2.get(f"/books/{book.id}"))
 
