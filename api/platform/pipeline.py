@@ -34,35 +34,41 @@ class Steps:
     seal: tuple[Callable, ...]
 
 
-def _before(name: str):
-    """A before-request hook running the steps named ``name``."""
+def _before(*names: str):
+    """A before-request hook running the steps named ``names``, in order."""
 
     def run():
         app = current_app._get_current_object()
         req, store = request._get_current_object(), g._get_current_object()
-        for step in getattr(app.extensions["request_steps"], name):
-            step(req, store, app)
+        steps = app.extensions["request_steps"]
+        for name in names:
+            for step in getattr(steps, name):
+                step(req, store, app)
 
-    run.__name__ = f"_{name}"
+    run.__name__ = "_" + "_".join(names)
     return run
 
 
-def _after(name: str):
-    """An after-request hook running the response steps named ``name``."""
+def _after(*names: str):
+    """An after-request hook running the response steps named ``names``, in order."""
 
     def run(response):
         app = current_app._get_current_object()
         req, store = request._get_current_object(), g._get_current_object()
-        for step in getattr(app.extensions["request_steps"], name):
-            response = step(req, store, app, response)
+        steps = app.extensions["request_steps"]
+        for name in names:
+            for step in getattr(steps, name):
+                response = step(req, store, app, response)
         return response
 
-    run.__name__ = f"_{name}"
+    run.__name__ = "_" + "_".join(names)
     return run
 
 
 _arrive, _admit = _before("arrive"), _before("admit")
 _respond, _seal = _after("respond"), _after("seal")
+# Without the limiter's hooks between them, one hook each way (two fewer calls per request).
+_arrive_admit, _respond_seal = _before("arrive", "admit"), _after("respond", "seal")
 
 
 def init_app(app: Flask) -> None:
@@ -92,10 +98,17 @@ def init_app(app: Flask) -> None:
             hardening.merge_vary,
         ),
     )
+    before = app.before_request_funcs.setdefault(None, [])
+    after = app.after_request_funcs.setdefault(None, [])
+    hooks_before, seal_at = list(before), len(after)
+    ratelimit.init_app(app)
+    if before == hooks_before and len(after) == seal_at:  # the limiter is off: no hooks
+        before.insert(0, _arrive_admit)
+        app.after_request(_respond_seal)
+        return
     # Flask runs after-request hooks last registered first: SEAL before the limiter's,
     # RESPOND after it. Before-request hooks run in order: ARRIVE goes first of all.
-    app.after_request(_seal)
-    ratelimit.init_app(app)
-    app.before_request_funcs.setdefault(None, []).insert(0, _arrive)
+    after.insert(seal_at, _seal)
+    before.insert(0, _arrive)
     app.before_request(_admit)
     app.after_request(_respond)

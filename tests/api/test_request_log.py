@@ -1,6 +1,8 @@
 """The request log: one JSON line per request, request ids, and nothing secret in it."""
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -33,6 +35,29 @@ def test_one_json_line_per_request(logged, capsys, version):
     assert first["time"].endswith("Z")
     assert first["user_id"] is None and first["api_key_id"] is None
     assert second["status"] == 404
+
+
+def test_the_line_is_timed_in_utc_to_the_millisecond(logged, capsys):
+    capsys.readouterr()
+    before = datetime.now(UTC)
+    logged.get("/api/v1/health")
+    logged.get("/api/v2/health")
+    after = datetime.now(UTC)
+    times = [line["time"] for line in _lines(capsys)]
+    assert len(times) == 2
+    for text in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text), text
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        assert before - timedelta(milliseconds=1) <= when <= after
+    assert times[0] <= times[1]
+
+
+def test_a_line_is_ascii_whatever_the_path_holds(logged, capsys):
+    capsys.readouterr()
+    logged.get("/api/v1/b\u00fccher/\u2028\U0001f4da")
+    (raw,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert raw.isascii()
+    assert json.loads(raw)["path"] == "/api/v1/b\u00fccher/\u2028\U0001f4da"
 
 
 def test_the_line_names_how_the_version_was_chosen(logged, capsys, make_user, auth_headers):
