@@ -46,7 +46,7 @@ def login(api: Api, password: str = PASSWORD, email: str = EMAIL):
 def assert_owasp_argon2id(password_hash: str) -> None:
     params = extract_parameters(password_hash)
     assert params.type is Type.ID
-    assert (params.memory_cost, params.time_cost, params.parallelism) == (19456, 2, 1)
+    assert (params.memory_cost, params.time_cost, params.parallelism) == (7168, 5, 1)
     assert passwords.verify_password(password_hash, PASSWORD)
 
 
@@ -98,10 +98,11 @@ def test_a_failed_login_leaves_the_old_hash_untouched(argon2_api, argon2_app, me
     "hasher",
     [
         PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1),
-        PasswordHasher(time_cost=2, memory_cost=19456, parallelism=2),
-        PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.I),
+        PasswordHasher(time_cost=5, memory_cost=7168, parallelism=2),
+        PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1, type=Type.I),
+        PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1),  # the former setting
     ],
-    ids=["weaker", "other-parallelism", "argon2i"],
+    ids=["weaker", "other-parallelism", "argon2i", "former-m19-t2"],
 )
 def test_an_argon2_hash_with_other_parameters_is_upgraded(argon2_api, argon2_app, hasher):
     old = hasher.hash(PASSWORD)
