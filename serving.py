@@ -197,6 +197,8 @@ class SettledConfig:
         self._cfg = cfg
 
     def __getattr__(self, name):
+        if name == "_cfg":  # not set yet (a copy being made): no configuration to ask
+            raise AttributeError(name)
         value = getattr(self._cfg, name)
         if name in self._cfg.settings:
             self.__dict__[name] = value
@@ -223,14 +225,13 @@ class Worker(GeventWorker):
     def handle_request(self, listener_name, req, sock, addr):
         sock.begin_body(req)
         try:
-            super().handle_request(listener_name, req, sock, addr)
+            try:
+                super().handle_request(listener_name, req, sock, addr)
+            finally:
+                _flush(sock)  # before anything that may wait on the client
             if not sock.dead and not _body_consumed(req):
                 sock.dead = True  # closed after this response rather than drained
         finally:
-            try:
-                sock.flush()
-            except (OSError, ClientTimeout):
-                sock.dead = True  # the client is gone: the connection ends here
             sock.end_request()
         # gevent switches greenlets only when a socket would block: a client whose next request
         # is already waiting would be served again and again while the other connections wait
@@ -283,6 +284,14 @@ def freeze_startup_objects() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def _flush(sock: DeadlineSocket) -> None:
+    """Send the response's held head, if any; a client that is gone ends the connection."""
+    try:
+        sock.flush()
+    except OSError:
+        sock.dead = True
 
 
 def _body_consumed(req) -> bool:

@@ -171,7 +171,10 @@ class DriverRead:
         try:
             connection = engine.raw_connection()
         except driver_error as error:
-            raise DBAPIError.instance(None, None, error, driver_error) from error
+            raise DBAPIError.instance(
+                None, None, error, driver_error, hide_parameters=True, dialect=dialect
+            ) from error
+        cursor = None
         try:
             cursor = connection.cursor()
             try:
@@ -180,10 +183,23 @@ class DriverRead:
             finally:
                 cursor.close()
         except driver_error as error:
-            connection.invalidate()
+            # As SQLAlchemy does: a lost connection empties the pool (its siblings are as
+            # stale); any other error (a lock, a cancelled statement) leaves the connection in.
+            lost = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+            if lost:
+                engine.pool._invalidate(connection, error)
             raise DBAPIError.instance(
-                sql, parameters, error, driver_error, connection_invalidated=True
+                sql,
+                parameters,
+                error,
+                driver_error,
+                hide_parameters=True,
+                connection_invalidated=lost,
+                dialect=dialect,
             ) from error
+        except BaseException:  # interrupted mid-statement (a worker stopping): not reusable
+            connection.invalidate()
+            raise
         finally:
             connection.close()  # back to the pool, which rolls back what the driver began
         if row is None or processors is None:

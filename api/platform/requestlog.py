@@ -32,9 +32,12 @@ def write_line(fields: dict) -> None:
     """One JSON line on the current stderr; a line that cannot be written is dropped (a closed
     pipe or no stderr never fails the request). Lines are ASCII whatever stderr's encoding:
     text beyond it is escaped, as ``json.dumps`` does."""
-    line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE).decode()
-    if not line.isascii():
-        line = json.dumps(fields) + "\n"
+    try:
+        line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE).decode()
+    except TypeError:  # orjson.JSONEncodeError: a value it cannot encode
+        line = ""
+    if not line or not line.isascii():
+        line = json.dumps(fields, separators=(",", ":"), default=str) + "\n"
     with _write_lock:
         try:
             stream = sys.stderr

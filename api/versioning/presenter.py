@@ -8,7 +8,7 @@ from functools import cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from flask import Response, jsonify, request, url_for
+from flask import Response, current_app, has_request_context, jsonify, request, url_for
 from marshmallow import Schema
 
 from api.platform.pagination import link_header
@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 _URL_ROOT = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME")
 # Values built into a URL once, to find where each value goes (no host or path holds them).
 _SENTINEL = 7_304_918_265_000
-_TEMPLATES_KEPT = 1024  # hosts come from clients: the memo is bounded
-_templates: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_TEMPLATES_KEPT = 1024  # per app; hosts come from clients: the memo is bounded
 
 
 def _template(built: str, sentinels: dict[str, int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -77,17 +76,19 @@ class Presenter(ABC):
         """The external URL of this version's endpoint ``name`` (``url_for``). With whole-number
         values (or none), it is built once per endpoint and URL root, then filled in."""
         endpoint = f"api.v{self.version}.{name}"
-        if not all(type(value) is int for value in values.values()):
+        if not has_request_context() or not all(type(v) is int for v in values.values()):
             return url_for(endpoint, _external=True, **values)
         environ = request.environ
         key = (endpoint, *values, *(environ.get(part) for part in _URL_ROOT))
-        template = _templates.get(key)
+        # Per app (its URL map and SERVER_NAME shape the URL too), gone with it.
+        templates = current_app.extensions.setdefault("url_templates", {})
+        template = templates.get(key)
         if template is None:
             sentinels = {param: _SENTINEL + i for i, param in enumerate(values)}
             template = _template(url_for(endpoint, _external=True, **sentinels), sentinels)
-            if len(_templates) >= _TEMPLATES_KEPT:
-                _templates.clear()
-            _templates[key] = template
+            if len(templates) >= _TEMPLATES_KEPT:
+                templates.clear()
+            templates[key] = template
         literals, names = template
         url = literals[0]
         for value_name, literal in zip(names, literals[1:], strict=True):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from core.extensions import db, rolled_back
@@ -79,22 +80,39 @@ def test_the_driver_read_returns_what_sqlalchemy_returns(app, make_book):
     assert isinstance(created_at, datetime) and created_at.utcoffset() == UTC.utcoffset(None)
 
 
-def test_a_lost_connection_is_a_503_then_the_next_read_works(
-    api, app, make_book, monkeypatch, caplog
+@pytest.mark.parametrize("lost", [True, False], ids=["disconnect", "other-operational-error"])
+def test_a_failed_read_is_a_503_then_the_next_read_works(
+    api, app, make_book, monkeypatch, caplog, lost
 ):
+    """A lost connection is discarded and the pool renewed, as SQLAlchemy does; any other
+    operational error (a lock, a cancelled statement) leaves the connection in the pool."""
     book = make_book(title="Dune")
-    dbapi = None
     with app.app_context():
-        dbapi = db.engine.dialect.loaded_dbapi
+        engine = db.engine
+    dbapi = engine.dialect.loaded_dbapi
+    renewed_before = engine.pool._invalidate_time
     with monkeypatch.context() as patch:
         checkouts, _ = _watch_driver(app, patch, fail=dbapi.OperationalError(SECRET))
+        patch.setattr(engine.dialect, "is_disconnect", lambda *args: lost)
+        records = []
+        real_cursor_watch = engine.raw_connection
+
+        def remember_record():
+            connection = real_cursor_watch()
+            records.append(connection._connection_record)
+            return connection
+
+        patch.setattr(engine, "raw_connection", remember_record)
         caplog.set_level(logging.DEBUG)
         response = api.get(f"/books/{book.id}")
         assert response.status_code == 503
         assert api.error(response)["reason"] == "database_unavailable"
         assert SECRET not in response.get_data(as_text=True)
         assert SECRET not in caplog.text
-        assert len(checkouts) == 1 and checkouts[0].dbapi_connection is None  # discarded
+        assert len(checkouts) == 1
+        (record,) = records
+        assert (record.dbapi_connection is None) is lost
+        assert (engine.pool._invalidate_time > renewed_before) is lost
     response = api.get(f"/books/{book.id}")
     assert response.status_code == 200
     assert api.data(response)["title"] == "Dune"
