@@ -289,6 +289,12 @@ TOKENS_KEPT = 4096  # per app; a few hundred bytes each
 
 jwt = VerifiedTokens()
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# SQLite's page cache per connection (its default is 2 MB). A search that sorts a thousand
+# matches reads a thousand scattered rows: with 2 MB most of them missed the cache and cost a
+# read() from the operating system's file cache each (S5's two statements: 2.1 ms; with 8 MB,
+# 1.0 ms). A gevent worker uses one connection at a time (no greenlet switches while one is
+# out of the pool), so this is about 6 MB more per worker, once its cache has filled.
+SQLITE_CACHE_KIB = 8 * 1024
 
 
 def _lower(value):
@@ -315,6 +321,7 @@ def _configure_sqlite(dbapi_connection, connection_record):
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint = {checkpoints.AUTOCHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     finally:
         cursor.close()
 
