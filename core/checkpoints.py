@@ -30,7 +30,9 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
 
-CHECKPOINT_SECONDS = 0.25
+# Small and often: a checkpoint's fsync is short, and so is the wait of the commits that meet it
+# (POST p99 under wrk: 24 ms at 0.25 s, 21-25 at 0.1, 33 at 1 s).
+CHECKPOINT_SECONDS = 0.1
 AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of log: the backstop
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
