@@ -18,7 +18,7 @@ per row; both sides are already lower-cased, so its ASCII-only case folding neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import bindparam, column, literal_column, select, table
 from sqlalchemy.sql import ColumnElement
@@ -72,27 +72,41 @@ def _sqlite() -> bool:
 def contains(model_column, text: str, id_column) -> Condition:
     """``model_column`` contains ``text``, ignoring case."""
     name = model_column.key
-    scan = model_column.ilike(bindparam(f"{name}_pattern"), escape="\\")
     params = {f"{name}_pattern": f"%{escape_like(text)}%"}
-    if not _sqlite():
-        return plain(scan, (name, "like"), params)
+    sqlite = _sqlite()
     lowered = text.lower()
-    if len(lowered) >= TRIGRAM:
-        index = _FTS[name]
+    kind = "like" if not sqlite else "trigram" if len(lowered) >= TRIGRAM else "short"
+    if kind == "trigram":
         params[f"{name}_phrase"] = '"' + lowered.replace('"', '""') + '"'
+    elif kind == "short":
+        params[f"{name}_lowered"] = f"%{escape_like(lowered)}%"
+    # The expressions depend on the column and the kind of term only (values are bound):
+    # built once, not per request.
+    key = (model_column.class_.__name__, name, id_column.key, kind)
+    shaped = _CONTAINS.get(key)
+    if shaped is None:
+        shaped = _CONTAINS[key] = _contains(model_column, id_column, kind)
+    return replace(shaped, params=params)
+
+
+_CONTAINS: dict[tuple, Condition] = {}
+
+
+def _contains(model_column, id_column, kind: str) -> Condition:
+    name = model_column.key
+    scan = model_column.ilike(bindparam(f"{name}_pattern"), escape="\\")
+    if kind == "like":
+        return plain(scan, (name, "like"))
+    if kind == "trigram":
+        index = _FTS[name]
         matches = (
             select(literal_column(f"{index.name}.rowid"))
             .select_from(index)
             .where(index.c[name].op("MATCH")(bindparam(f"{name}_phrase")))
         )
-        shape = (name, "trigram")
     else:
         content = _FTS_CONTENT[name]
-        params[f"{name}_lowered"] = f"%{escape_like(lowered)}%"
         matches = select(content.c.id).where(
             content.c.c0.like(bindparam(f"{name}_lowered"), escape="\\")
         )
-        shape = (name, "short")
-    return Condition(
-        scan=scan, indexed=id_column.in_(matches), matches=matches, shape=shape, params=params
-    )
+    return Condition(scan=scan, indexed=id_column.in_(matches), matches=matches, shape=(name, kind))
