@@ -176,7 +176,13 @@ def load_query(schema: Schema, args, *, strict: bool) -> dict:
     Strict: any bad value raises BadRequest (400) naming each bad parameter.
     Lenient (legacy): a bad value falls back to the parameter's default.
     """
-    data = {key: args.get(key) for key in schema.fields if args.get(key) is not None}
+    # The first value of each parameter the schema knows, read off the arguments sent (asking
+    # a MultiDict for each field instead raises and catches a KeyError per missing one).
+    fields = schema.fields
+    data = {}
+    for key, value in args.items():
+        if key in fields and key not in data and value is not None:
+            data[key] = value
     if any(len(value) > _MEMO_VALUE_CHARS for value in data.values()):
         return _load_query(schema, data, strict)
     memo = schema.__dict__.setdefault("_validated_queries", {})

@@ -124,6 +124,15 @@ def test_per_page_is_honoured_up_to_100_and_clamped_above(api, add_books, reques
     assert api.total(response) == 101
 
 
+def test_a_repeated_parameter_counts_once_by_its_first_value(api, add_books):
+    books = add_books([{"title": f"Book {n}"} for n in range(6)])
+    newest_first = [b["id"] for b in reversed(books)]
+
+    response = api.get("/books?per_page=2&page=2&per_page=5&page=1&unknown=1")
+
+    assert ids(api, response) == newest_first[2:4]
+
+
 def test_second_page_continues_where_the_first_stopped(api, add_books):
     books = add_books([{"created_at": T0 + timedelta(seconds=n)} for n in range(7)])
     first = ids(api, api.get("/books?per_page=4&page=1"))
