@@ -124,7 +124,8 @@ def reading() -> Iterator[Connection]:
 
 
 class DriverRead:
-    """A fixed SELECT by bound values, run on the driver's own cursor of a pooled connection:
+    """A fixed SELECT by bound values (plain ones: no bind processors, no literal values in the
+    statement), run on the driver's own cursor of a pooled connection:
     no SQLAlchemy connection, transaction, execution context or result object around it (for
     a one-row read they cost more than the query). Values come back through the columns' own
     result processors, as SQLAlchemy would return them; a driver error is raised as
@@ -143,6 +144,8 @@ class DriverRead:
         plan = self._plans.get(key)
         if plan is None:
             compiled = self.statement.compile(dialect=dialect)
+            if compiled._bind_processors:  # values the driver cannot take as they are
+                raise ValueError("DriverRead takes statements whose values need no processing")
             names = compiled.positiontup  # None for a named paramstyle
             processors = [
                 column.type._cached_result_processor(dialect, None)

@@ -153,3 +153,14 @@ def test_the_request_sessions_transaction_is_read_in_place(app, make_book):
         db.session.flush()  # in the session's transaction, not committed
         assert books.get_book(book.id).title == "Pending"
         db.session.rollback()
+
+
+def test_a_statement_whose_values_need_processing_is_refused(app):
+    """The driver would be given a datetime where SQLAlchemy gives the stored text."""
+    from core.extensions import DriverRead
+
+    statement = sa.select(Book.id).where(Book.updated_at > sa.bindparam("since"))
+    read = DriverRead(statement)
+    with app.app_context():
+        with pytest.raises(ValueError, match="need no processing"):
+            read.first({"since": datetime.now(UTC)})
