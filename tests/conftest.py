@@ -414,6 +414,51 @@ def count_queries(app) -> Callable[[], Iterator[list[str]]]:
     return counting
 
 
+class _DriverCursor:
+    """A DBAPI cursor that records the statements given to it, and raises ``fail`` if set."""
+
+    def __init__(self, cursor, statements: list[str], fail: Exception | None):
+        self._cursor, self._statements, self._fail = cursor, statements, fail
+
+    def execute(self, statement, *args):
+        self._statements.append(statement)
+        if self._fail is not None:
+            raise self._fail
+        return self._cursor.execute(statement, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+@dataclass
+class DriverWatch:
+    checkouts: list = field(default_factory=list)  # pooled connections handed out
+    records: list = field(default_factory=list)  # their pool records, as checked out
+    statements: list[str] = field(default_factory=list)  # what their cursors were given
+
+
+def watch_driver(app, monkeypatch, fail: Exception | None = None) -> DriverWatch:
+    """Watch what goes to the driver on connections from ``engine.raw_connection()`` (the
+    driver-level reads): each cursor's statements, and ``fail`` raised by each if given."""
+    with app.app_context():
+        engine = db.engine
+    watch = DriverWatch()
+    real_raw_connection = engine.raw_connection
+
+    def raw_connection():
+        connection = real_raw_connection()
+        watch.checkouts.append(connection)
+        watch.records.append(connection._connection_record)
+        cursor = connection.cursor
+        monkeypatch.setattr(
+            connection, "cursor", lambda: _DriverCursor(cursor(), watch.statements, fail)
+        )
+        return connection
+
+    monkeypatch.setattr(engine, "raw_connection", raw_connection)
+    return watch
+
+
 def _worker_redis_url(url: str) -> str:
     """``url`` without xdist, else the same server's database numbered ``url``'s plus the
     worker's index (db 14 for gw0, 15 for gw1 with the default db 14)."""

@@ -13,55 +13,24 @@ import sqlalchemy as sa
 from core.extensions import db, rolled_back
 from core.models import Book
 from core.services import books
+from tests.conftest import watch_driver
 
 SECRET = "password=hunter2"
-
-
-class _Cursor:
-    def __init__(self, cursor, statements: list[str], fail: Exception | None):
-        self._cursor, self._statements, self._fail = cursor, statements, fail
-
-    def execute(self, statement, *args):
-        self._statements.append(statement)
-        if self._fail is not None:
-            raise self._fail
-        return self._cursor.execute(statement, *args)
-
-    def __getattr__(self, name):
-        return getattr(self._cursor, name)
-
-
-def _watch_driver(app, monkeypatch, fail: Exception | None = None):
-    """The pooled connections handed out and the statements given to their cursors."""
-    with app.app_context():
-        engine = db.engine
-    checkouts, statements = [], []
-    real_raw_connection = engine.raw_connection
-
-    def raw_connection():
-        connection = real_raw_connection()
-        checkouts.append(connection)
-        cursor = connection.cursor
-        monkeypatch.setattr(connection, "cursor", lambda: _Cursor(cursor(), statements, fail))
-        return connection
-
-    monkeypatch.setattr(engine, "raw_connection", raw_connection)
-    return checkouts, statements
 
 
 def test_a_book_is_one_driver_statement_and_nothing_through_sqlalchemy(
     api, app, make_book, count_queries, monkeypatch
 ):
     book = make_book(title="Dune", author="Frank Herbert", isbn="9780441013593", year=1965)
-    checkouts, statements = _watch_driver(app, monkeypatch)
+    driver = watch_driver(app, monkeypatch)
     with count_queries() as through_sqlalchemy:
         response = api.get(f"/books/{book.id}")
     assert response.status_code == 200
     data = api.data(response)
     assert (data["id"], data["title"], data["author"]) == (book.id, "Dune", "Frank Herbert")
     assert (data["isbn"], data["year"], data["description"]) == ("9780441013593", 1965, None)
-    assert len(checkouts) == 1 and len(statements) == 1
-    assert "FROM books" in statements[0]
+    assert len(driver.checkouts) == 1 and len(driver.statements) == 1
+    assert "FROM books" in driver.statements[0]
     assert through_sqlalchemy == []
     listed = api.items(api.get("/books"))  # read through SQLAlchemy
     assert [item for item in listed if item["id"] == book.id] == [data]
@@ -92,25 +61,16 @@ def test_a_failed_read_is_a_503_then_the_next_read_works(
     dbapi = engine.dialect.loaded_dbapi
     renewed_before = engine.pool._invalidate_time
     with monkeypatch.context() as patch:
-        checkouts, _ = _watch_driver(app, patch, fail=dbapi.OperationalError(SECRET))
+        driver = watch_driver(app, patch, fail=dbapi.OperationalError(SECRET))
         patch.setattr(engine.dialect, "is_disconnect", lambda *args: lost)
-        records = []
-        real_cursor_watch = engine.raw_connection
-
-        def remember_record():
-            connection = real_cursor_watch()
-            records.append(connection._connection_record)
-            return connection
-
-        patch.setattr(engine, "raw_connection", remember_record)
         caplog.set_level(logging.DEBUG)
         response = api.get(f"/books/{book.id}")
         assert response.status_code == 503
         assert api.error(response)["reason"] == "database_unavailable"
         assert SECRET not in response.get_data(as_text=True)
         assert SECRET not in caplog.text
-        assert len(checkouts) == 1
-        (record,) = records
+        assert len(driver.checkouts) == 1
+        (record,) = driver.records
         assert (record.dbapi_connection is None) is lost
         assert (engine.pool._invalidate_time > renewed_before) is lost
     response = api.get(f"/books/{book.id}")
@@ -122,7 +82,7 @@ def test_an_unexpected_driver_error_is_a_bare_500(api, app, make_book, monkeypat
     book = make_book(title="Dune")
     with app.app_context():
         dbapi = db.engine.dialect.loaded_dbapi
-    _watch_driver(app, monkeypatch, fail=dbapi.ProgrammingError(SECRET))
+    watch_driver(app, monkeypatch, fail=dbapi.ProgrammingError(SECRET))
     caplog.set_level(logging.DEBUG)
     response = api.get(f"/books/{book.id}")
     assert response.status_code == 500

@@ -11,7 +11,7 @@ from flask_migrate import downgrade, upgrade
 
 from core.extensions import db
 from core.services import health as health_service
-from tests.conftest import Api
+from tests.conftest import Api, watch_driver
 
 OUTDATED = "database_schema_outdated"
 
@@ -47,44 +47,18 @@ def assert_schema_outdated(api: Api, response) -> None:
     assert "flask --app wsgi db upgrade" in error["message"]
 
 
-class _CountingCursor:
-    def __init__(self, cursor, statements: list[str]):
-        self._cursor, self._statements = cursor, statements
-
-    def execute(self, statement, *args):
-        self._statements.append(statement)
-        return self._cursor.execute(statement, *args)
-
-    def __getattr__(self, name):
-        return getattr(self._cursor, name)
-
-
 def test_health_is_200_with_one_query_when_the_schema_is_at_the_head(
     api, app, count_queries, monkeypatch
 ):
     """One statement, given to the driver on one pooled connection."""
     api.get("/health")  # the migrations' heads are read once, on the first request
-    with app.app_context():
-        engine = db.engine
-    checkouts, driver_statements = [], []
-    real_raw_connection = engine.raw_connection
-
-    def raw_connection():
-        connection = real_raw_connection()
-        checkouts.append(connection)
-        cursor = connection.cursor
-        monkeypatch.setattr(
-            connection, "cursor", lambda: _CountingCursor(cursor(), driver_statements)
-        )
-        return connection
-
-    monkeypatch.setattr(engine, "raw_connection", raw_connection)
+    driver = watch_driver(app, monkeypatch)
     with count_queries() as statements:
         response = api.get("/health")
     assert response.status_code == 200
     assert api.data(response) == {"status": "ok", "database": "ok"}
-    assert driver_statements == [health_service.VERSION_QUERY]
-    assert len(checkouts) == 1
+    assert driver.statements == [health_service.VERSION_QUERY]
+    assert len(driver.checkouts) == 1
     assert statements == []  # nothing else went through SQLAlchemy
 
 
