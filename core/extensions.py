@@ -2,7 +2,7 @@
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -124,70 +124,110 @@ def reading() -> Iterator[Connection]:
 
 
 class DriverRead:
-    """A fixed SELECT by bound values (plain ones: no bind processors, no literal values in the
-    statement), run on the driver's own cursor of a pooled connection:
-    no SQLAlchemy connection, transaction, execution context or result object around it (for
-    a one-row read they cost more than the query). Values come back through the columns' own
-    result processors, as SQLAlchemy would return them; a driver error is raised as
-    SQLAlchemy's (OperationalError for an unreachable database), its connection discarded.
+    """A fixed SELECT by bound values, run on the driver's own cursor of a pooled connection
+    (see ``driver_reads``): no SQLAlchemy connection, transaction, execution context or result
+    object around it (for a short read they cost more than the query).
 
-    Inside ``rolled_back()`` or ``one_transaction()``, or while the request's session is in a
-    transaction, the statement runs there instead, through SQLAlchemy (see ``reading``).
+    Values go in as SQLAlchemy would send them (the statement's own defaults, then each bound
+    type's processor) and rows come back through the columns' result processors, as tuples.
+    Statements that SQLAlchemy rewrites per execution (expanding ``IN`` lists, values rendered
+    into the SQL) are refused.
     """
 
     def __init__(self, statement: Select):
         self.statement = statement
         self._plans: dict[tuple, tuple] = {}
 
-    def _plan(self, dialect) -> tuple:
+    def plan(self, dialect) -> tuple:
+        """(compiled, SQL, parameter names in order or None for named, bind processors by
+        name, result processors by position or None), compiled once per dialect."""
         key = (dialect.name, dialect.driver, dialect.paramstyle)
         plan = self._plans.get(key)
         if plan is None:
             compiled = self.statement.compile(dialect=dialect)
-            if compiled._bind_processors:  # values the driver cannot take as they are
-                raise ValueError("DriverRead takes statements whose values need no processing")
+            if compiled.literal_execute_params or compiled.post_compile_params:
+                raise ValueError("DriverRead takes statements whose SQL is fixed")
+            if compiled.escaped_bind_names:
+                raise ValueError("DriverRead takes parameters with plain names")
             names = compiled.positiontup  # None for a named paramstyle
             processors = [
                 column.type._cached_result_processor(dialect, None)
                 for column in self.statement.selected_columns
             ]
             plan = self._plans[key] = (
+                compiled,
                 compiled.string,
                 tuple(names) if names is not None else None,
+                dict(compiled._bind_processors),
                 processors if any(processors) else None,
             )
         return plan
 
     def first(self, values: dict) -> tuple | None:
-        """The first row for ``values`` (every bound parameter's value, by name), or None."""
-        if _SHARED_CONNECTION.get() is not None or (
-            db.session.registry.has() and db.session().in_transaction()
-        ):
-            with reading() as connection:
-                row = connection.execute(self.statement, values).first()
-            return None if row is None else tuple(row)
-        engine = db.engine
-        dialect = engine.dialect
-        sql, names, processors = self._plan(dialect)
-        parameters = values if names is None else tuple(values[name] for name in names)
-        driver_error = dialect.loaded_dbapi.Error
-        try:
-            connection = engine.raw_connection()
-        except driver_error as error:
-            raise DBAPIError.instance(
-                None, None, error, driver_error, hide_parameters=True, dialect=dialect
-            ) from error
+        """The first row for ``values`` (bound parameters by name), or None."""
+        with driver_reads() as run:
+            rows = run(self, values, 1)
+        return rows[0] if rows else None
+
+    def all(self, values: dict) -> list[tuple]:
+        with driver_reads() as run:
+            return run(self, values)
+
+
+# A block's runner of DriverReads: run(read, values, limit=None) -> rows (tuples).
+DriverRunner = Callable[..., list]
+
+
+@contextmanager
+def driver_reads() -> Iterator[DriverRunner]:
+    """A block of DriverReads on one pooled connection, given back when it ends.
+
+    A driver error is raised as SQLAlchemy's (OperationalError for an unreachable database):
+    a lost connection empties the pool, as SQLAlchemy does (its siblings are as stale); any
+    other error (a lock, a cancelled statement) leaves the connection in; a statement
+    interrupted part-way (a worker stopping) discards it.
+
+    Inside ``rolled_back()`` or ``one_transaction()``, or while the request's session is in a
+    transaction, the statements run there instead, through SQLAlchemy (see ``reading``).
+    """
+    if _SHARED_CONNECTION.get() is not None or (
+        db.session.registry.has() and db.session().in_transaction()
+    ):
+        with reading() as connection:
+
+            def through_sqlalchemy(read: DriverRead, values: dict, limit: int | None = None):
+                result = connection.execute(read.statement, values)
+                rows = result.fetchmany(limit) if limit else result.all()
+                result.close()
+                return [tuple(row) for row in rows]
+
+            yield through_sqlalchemy
+        return
+    engine = db.engine
+    dialect = engine.dialect
+    driver_error = dialect.loaded_dbapi.Error
+    try:
+        connection = engine.raw_connection()
+    except driver_error as error:
+        raise DBAPIError.instance(
+            None, None, error, driver_error, hide_parameters=True, dialect=dialect
+        ) from error
+
+    def run(read: DriverRead, values: dict, limit: int | None = None) -> list:
+        compiled, sql, names, binds, processors = read.plan(dialect)
+        given = compiled.construct_params(values, escape_names=False)
+        for name, process in binds.items():
+            given[name] = process(given[name])
+        parameters = given if names is None else tuple(given[name] for name in names)
         cursor = None
         try:
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, parameters)
-                row = cursor.fetchone()
+                rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
             finally:
                 cursor.close()
         except driver_error as error:
-            # As SQLAlchemy does: a lost connection empties the pool (its siblings are as
-            # stale); any other error (a lock, a cancelled statement) leaves the connection in.
             lost = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
             if lost:
                 engine.pool._invalidate(connection, error)
@@ -200,17 +240,23 @@ class DriverRead:
                 connection_invalidated=lost,
                 dialect=dialect,
             ) from error
-        except BaseException:  # interrupted mid-statement (a worker stopping): not reusable
+        except BaseException:  # interrupted mid-statement: not reusable
             connection.invalidate()
             raise
-        finally:
-            connection.close()  # back to the pool, which rolls back what the driver began
-        if row is None or processors is None:
-            return row
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(row, processors, strict=True)
-        )
+        if processors is None:
+            return rows
+        return [
+            tuple(
+                value if process is None else process(value)
+                for value, process in zip(row, processors, strict=True)
+            )
+            for row in rows
+        ]
+
+    try:
+        yield run
+    finally:
+        connection.close()  # back to the pool, which rolls back what the driver began
 
 
 class DeferredMigrate:

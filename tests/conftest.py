@@ -392,22 +392,28 @@ def make_book(app) -> Callable[..., Book]:
 
 
 @pytest.fixture
-def count_queries(app) -> Callable[[], Iterator[list[str]]]:
-    """A context manager collecting the SQL statements run inside it."""
+def count_queries(app, monkeypatch) -> Callable[..., Iterator[list[str]]]:
+    """A context manager collecting the SQL statements run inside it: those through SQLAlchemy
+    and, unless ``driver=False``, those given to the driver directly (``DriverRead``)."""
     from contextlib import contextmanager
 
     @contextmanager
-    def counting():
+    def counting(driver: bool = True):
         statements: list[str] = []
 
         def record(conn, cursor, statement, *args):
             statements.append(statement)
+            if isinstance(cursor, _DriverCursor):  # counted here, not again by the watch
+                cursor.through_sqlalchemy = True
 
         with app.app_context():
             engine = db.engine
         sa.event.listen(engine, "before_cursor_execute", record)
         try:
-            yield statements
+            with monkeypatch.context() as patch:
+                if driver:
+                    _watch_raw_connections(engine, patch, DriverWatch(statements=statements))
+                yield statements
         finally:
             sa.event.remove(engine, "before_cursor_execute", record)
 
@@ -415,13 +421,18 @@ def count_queries(app) -> Callable[[], Iterator[list[str]]]:
 
 
 class _DriverCursor:
-    """A DBAPI cursor that records the statements given to it, and raises ``fail`` if set."""
+    """A DBAPI cursor that records the statements given to it (and their parameters), and
+    raises ``fail`` if set."""
 
-    def __init__(self, cursor, statements: list[str], fail: Exception | None):
-        self._cursor, self._statements, self._fail = cursor, statements, fail
+    through_sqlalchemy = False  # set for a cursor that SQLAlchemy's events saw (count_queries)
+
+    def __init__(self, cursor, watch: DriverWatch, fail: Exception | None):
+        self._cursor, self._watch, self._fail = cursor, watch, fail
 
     def execute(self, statement, *args):
-        self._statements.append(statement)
+        if not self.through_sqlalchemy:
+            self._watch.statements.append(statement)
+            self._watch.parameters.append(args[0] if args else None)
         if self._fail is not None:
             raise self._fail
         return self._cursor.execute(statement, *args)
@@ -435,6 +446,7 @@ class DriverWatch:
     checkouts: list = field(default_factory=list)  # pooled connections handed out
     records: list = field(default_factory=list)  # their pool records, as checked out
     statements: list[str] = field(default_factory=list)  # what their cursors were given
+    parameters: list = field(default_factory=list)  # with these values
 
 
 def watch_driver(app, monkeypatch, fail: Exception | None = None) -> DriverWatch:
@@ -442,7 +454,10 @@ def watch_driver(app, monkeypatch, fail: Exception | None = None) -> DriverWatch
     driver-level reads): each cursor's statements, and ``fail`` raised by each if given."""
     with app.app_context():
         engine = db.engine
-    watch = DriverWatch()
+    return _watch_raw_connections(engine, monkeypatch, DriverWatch(), fail)
+
+
+def _watch_raw_connections(engine, monkeypatch, watch: DriverWatch, fail=None) -> DriverWatch:
     real_raw_connection = engine.raw_connection
 
     def raw_connection():
@@ -450,9 +465,7 @@ def watch_driver(app, monkeypatch, fail: Exception | None = None) -> DriverWatch
         watch.checkouts.append(connection)
         watch.records.append(connection._connection_record)
         cursor = connection.cursor
-        monkeypatch.setattr(
-            connection, "cursor", lambda: _DriverCursor(cursor(), watch.statements, fail)
-        )
+        monkeypatch.setattr(connection, "cursor", lambda: _DriverCursor(cursor(), watch, fail))
         return connection
 
     monkeypatch.setattr(engine, "raw_connection", raw_connection)

@@ -20,12 +20,11 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import Conflict, Forbidden, NotFound
-from core.extensions import DriverRead, db, reading
+from core.extensions import DriverRead, DriverRunner, db, driver_reads
 from core.models import MAX_ID, SCOPE_WRITE, YEAR_NULLS_HIGH, YEAR_NULLS_LOW, Book, BookStats
 from core.paging import Page, Position
 from core.principal import Principal
@@ -122,13 +121,13 @@ def list_books(params: ListParams) -> Page:
     cost does not grow with depth). Two statements run (a count and the page) whatever the page
     size; each is built once per shape of query and then reused with new values.
     """
-    with reading() as connection:
-        return _list_books(connection, params)
+    with driver_reads() as run:
+        return _list_books(run, params)
 
 
-def _list_books(connection: Connection, params: ListParams) -> Page:
+def _list_books(run: DriverRunner, params: ListParams) -> Page:
     filters = _filters(params)
-    total, exact, few = _count(connection, filters)
+    total, exact, few = _count(run, filters)
     values = {"page_limit": params.per_page + 1}
     for condition in filters:
         values.update(condition.params)
@@ -149,7 +148,7 @@ def _list_books(connection: Connection, params: ListParams) -> Page:
     # at the page, which is soon found among so many.
     shape = (params.sort, params.order, mode, few, *(c.shape for c in filters))
     statement = _statement(shape, lambda: _page_statement(params, filters, few, mode))
-    rows = [BookRow(*row) for row in connection.execute(statement, values).all()]
+    rows = [BookRow(*row) for row in run(statement, values)]
     items = rows[: params.per_page]
     further = len(rows) > params.per_page
     if position is not None and position.backward:
@@ -174,14 +173,14 @@ def _list_books(connection: Connection, params: ListParams) -> Page:
 
 # Statements by shape of query (sort, order, paging mode, filters, database): a few hundred
 # at most, built on first use.
-_STATEMENTS: dict[tuple, object] = {}
+_STATEMENTS: dict[tuple, DriverRead] = {}
 
 
-def _statement(shape: tuple, build: Callable[[], object]):
+def _statement(shape: tuple, build: Callable[[], object]) -> DriverRead:
     key = (db.engine.dialect.name, *shape)
     statement = _STATEMENTS.get(key)
     if statement is None:
-        statement = _STATEMENTS[key] = build()
+        statement = _STATEMENTS[key] = DriverRead(build())
     return statement
 
 
@@ -228,10 +227,10 @@ def _position(row) -> Position:
     return Position(key=row.sort_key, id=row.id)
 
 
-_BOOK_COUNT = select(BookStats.book_count).where(BookStats.id == 1)
+_BOOK_COUNT = DriverRead(select(BookStats.book_count).where(BookStats.id == 1))
 
 
-def _count(connection: Connection, filters: list[Condition]) -> tuple[int, bool, bool]:
+def _count(run: DriverRunner, filters: list[Condition]) -> tuple[int, bool, bool]:
     """(total, exact, few). The unfiltered total is the trigger-kept counter; a filtered one
     is counted up to ``LIST_COUNT_LIMIT`` matches, so a broad filter costs a bounded amount.
 
@@ -239,7 +238,8 @@ def _count(connection: Connection, filters: list[Condition]) -> tuple[int, bool,
     index alone is counted further for that (cheaply), up to ``SORTED_MATCHES_LIMIT``.
     """
     if not filters:
-        return connection.execute(_BOOK_COUNT).scalar() or 0, True, True
+        rows = run(_BOOK_COUNT, {})
+        return (rows[0][0] if rows else 0) or 0, True, True
     limit = current_app.config["LIST_COUNT_LIMIT"]
     in_index = len(filters) == 1 and filters[0].matches is not None
     probe = max(limit, SORTED_MATCHES_LIMIT) if in_index else limit
@@ -256,7 +256,7 @@ def _count(connection: Connection, filters: list[Condition]) -> tuple[int, bool,
         return select(func.count()).select_from(limited)
 
     statement = _statement(("count", *(c.shape for c in filters)), build)
-    counted = connection.execute(statement, values).scalar()
+    counted = run(statement, values)[0][0]
     return min(counted, limit), counted <= limit, counted <= probe
 
 
@@ -357,8 +357,8 @@ def delete_book(book_id: int, actor: Principal, precondition: Precondition | Non
 
 
 def count_books() -> int:
-    with reading() as connection:
-        return _count(connection, [])[0]
+    with driver_reads() as run:
+        return _count(run, [])[0]
 
 
 def _ensure_isbn_free(isbn: str | None) -> None:

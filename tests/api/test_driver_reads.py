@@ -23,7 +23,7 @@ def test_a_book_is_one_driver_statement_and_nothing_through_sqlalchemy(
 ):
     book = make_book(title="Dune", author="Frank Herbert", isbn="9780441013593", year=1965)
     driver = watch_driver(app, monkeypatch)
-    with count_queries() as through_sqlalchemy:
+    with count_queries(driver=False) as through_sqlalchemy:
         response = api.get(f"/books/{book.id}")
     assert response.status_code == 200
     data = api.data(response)
@@ -32,8 +32,35 @@ def test_a_book_is_one_driver_statement_and_nothing_through_sqlalchemy(
     assert len(driver.checkouts) == 1 and len(driver.statements) == 1
     assert "FROM books" in driver.statements[0]
     assert through_sqlalchemy == []
-    listed = api.items(api.get("/books"))  # read through SQLAlchemy
+    listed = api.items(api.get("/books"))
     assert [item for item in listed if item["id"] == book.id] == [data]
+
+
+def test_a_list_is_two_driver_statements_on_one_connection(
+    api, app, make_book, count_queries, monkeypatch
+):
+    """The count and the page, both to the driver, on one pooled connection."""
+    made = [make_book(title=f"Listed {n}", year=2000 + n) for n in range(3)]
+    api.get("/books")  # warm up
+    driver = watch_driver(app, monkeypatch)
+    with count_queries(driver=False) as through_sqlalchemy:
+        response = api.get("/books?sort=year&order=asc&per_page=2")
+    assert response.status_code == 200
+    assert [item["id"] for item in api.items(response)] == [made[0].id, made[1].id]
+    assert api.total(response) == 3
+    assert len(driver.checkouts) == 1 and len(driver.statements) == 2
+    assert through_sqlalchemy == []
+
+
+def test_a_list_inside_the_sessions_transaction_sees_its_writes(app, make_book):
+    make_book(title="Saved")
+    with app.test_request_context():
+        db.session.add(Book(title="Pending", author="Someone"))
+        db.session.flush()  # in the session's transaction, not committed
+        page = books.list_books(books.ListParams(sort="title", order="asc"))
+        assert [book.title for book in page.items] == ["Pending", "Saved"]
+        assert page.total == 2
+        db.session.rollback()
 
 
 def test_the_driver_read_returns_what_sqlalchemy_returns(app, make_book):
@@ -115,12 +142,37 @@ def test_the_request_sessions_transaction_is_read_in_place(app, make_book):
         db.session.rollback()
 
 
-def test_a_statement_whose_values_need_processing_is_refused(app):
-    """The driver would be given a datetime where SQLAlchemy gives the stored text."""
+def test_values_are_sent_as_sqlalchemy_sends_them(app, make_book):
+    """A datetime goes to the driver as its bound type stores it (text on SQLite), and a
+    statement's own values (``literal``) are sent too: the rows are SQLAlchemy's."""
     from core.extensions import DriverRead
 
-    statement = sa.select(Book.id).where(Book.updated_at > sa.bindparam("since"))
+    early = make_book(title="Early")
+    later = make_book(title="Later")
+    statement = (
+        sa.select(Book.id, Book.updated_at, sa.literal(7).label("seven"))
+        .where(Book.updated_at >= sa.bindparam("since"), Book.id >= sa.bindparam("first_id"))
+        .order_by(Book.id)
+    )
     read = DriverRead(statement)
     with app.app_context():
-        with pytest.raises(ValueError, match="need no processing"):
-            read.first({"since": datetime.now(UTC)})
+        since = db.session.get(Book, early.id).updated_at
+        values = {"since": since, "first_id": early.id}
+        with db.engine.connect() as connection:
+            expected = [tuple(row) for row in connection.execute(statement, values)]
+        db.session.remove()
+        rows = read.all(values)
+        assert read.first({"since": since, "first_id": later.id + 1}) is None
+    assert rows == expected
+    assert [row[0] for row in rows] == [early.id, later.id]
+    assert rows[0][2] == 7
+
+
+def test_a_statement_rewritten_per_execution_is_refused(app):
+    """An expanding IN list is rendered per execution: the SQL is not fixed."""
+    from core.extensions import DriverRead
+
+    read = DriverRead(sa.select(Book.id).where(Book.id.in_(sa.bindparam("ids", expanding=True))))
+    with app.app_context():
+        with pytest.raises(ValueError, match="SQL is fixed"):
+            read.first({"ids": [1, 2]})
