@@ -14,15 +14,23 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 def timestamp(moment) -> str:
     """``moment`` (an aware UTC datetime from the database) as TIMESTAMP_FORMAT writes it.
 
-    ``isoformat`` is several times cheaper than ``strftime``, and books have two each."""
-    return moment.isoformat(timespec="seconds")[:19] + "Z"
+    %-formatting of its fields is several times cheaper than ``strftime`` (and half of
+    ``isoformat(timespec=...)``), and a page has forty timestamps."""
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 -- the fastest spelling
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
 
 
 class Timestamp(fields.Field):
     """A UTC instant to the second, e.g. ``2026-11-23T19:51:06Z`` (OpenAPI: date-time)."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else value.strftime(TIMESTAMP_FORMAT)
+        return None if value is None else timestamp(value)
 
 
 class BookOut(Schema):
@@ -170,6 +178,12 @@ def book_dict(book) -> dict:
     are the hot path, and the shape is fixed (tests hold the two to the same output)."""
     created_at = book.created_at
     updated_at = book.updated_at
+    created = None if created_at is None else timestamp(created_at)
+    # A book never changed (most of them) has one instant twice: written once.
+    if updated_at is None or updated_at == created_at:
+        updated = None if updated_at is None else created
+    else:
+        updated = timestamp(updated_at)
     return {
         "id": book.id,
         "title": book.title,
@@ -177,8 +191,8 @@ def book_dict(book) -> dict:
         "isbn": book.isbn,
         "year": book.year,
         "description": book.description,
-        "created_at": None if created_at is None else timestamp(created_at),
-        "updated_at": None if updated_at is None else timestamp(updated_at),
+        "created_at": created,
+        "updated_at": updated,
         "created_by": book.created_by,
     }
 

@@ -140,7 +140,7 @@ class DriverRead:
 
     def plan(self, dialect) -> tuple:
         """(compiled, SQL, parameter names in order or None for named, bind processors by
-        name, result processors by position or None), compiled once per dialect."""
+        name, (position, result processor) pairs or None), compiled once per dialect."""
         key = (dialect.name, dialect.driver, dialect.paramstyle)
         plan = self._plans.get(key)
         if plan is None:
@@ -151,15 +151,16 @@ class DriverRead:
                 raise ValueError("DriverRead takes parameters with plain names")
             names = compiled.positiontup  # None for a named paramstyle
             processors = [
-                column.type._cached_result_processor(dialect, None)
-                for column in self.statement.selected_columns
+                (position, process)
+                for position, column in enumerate(self.statement.selected_columns)
+                if (process := column.type._cached_result_processor(dialect, None)) is not None
             ]
             plan = self._plans[key] = (
                 compiled,
                 compiled.string,
                 tuple(names) if names is not None else None,
                 dict(compiled._bind_processors),
-                processors if any(processors) else None,
+                tuple(processors) or None,
             )
         return plan
 
@@ -245,13 +246,13 @@ def driver_reads() -> Iterator[DriverRunner]:
             raise
         if processors is None:
             return rows
-        return [
-            tuple(
-                value if process is None else process(value)
-                for value, process in zip(row, processors, strict=True)
-            )
-            for row in rows
-        ]
+        processed = []
+        for row in rows:
+            row = list(row)
+            for position, process in processors:
+                row[position] = process(row[position])
+            processed.append(tuple(row))
+        return processed
 
     try:
         yield run

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, request
 from werkzeug.http import parse_etags
@@ -18,6 +19,8 @@ from api.versioning import current_version, registry
 from core.errors import PreconditionFailed, PreconditionRequired
 
 _READ_METHODS = ("GET", "HEAD")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _digest(*parts) -> str:
@@ -43,9 +46,10 @@ def book_etag(book, version: str | None = None) -> str:
 
 
 def _items_text(books) -> str:
-    # What _digest makes of every book's _book_parts in a row, in one pass.
+    # Each book's id, updated_at (whole microseconds since the epoch: a quarter of the cost of
+    # its ISO text, and as exact) and created_by, in one pass.
     return "\x1f".join(
-        f"{b.id}\x1f{b.updated_at.isoformat(timespec='microseconds')}\x1f"
+        f"{b.id}\x1f{(b.updated_at - _EPOCH) // _MICROSECOND}\x1f"
         f"{'' if b.created_by is None else b.created_by}"
         for b in books
     )
