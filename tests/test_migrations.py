@@ -8,7 +8,7 @@ from flask_migrate import downgrade, upgrade
 
 from api import create_app
 from core.extensions import db
-from core.models import is_migration_only
+from core.models import Book, is_migration_only
 from tests.conftest import base_environ
 
 APP_TABLES = {"users", "books", "revoked_tokens", "api_keys", "book_stats"}
@@ -113,6 +113,42 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path):
             upgrade()
         assert APP_TABLES <= table_names(app)
         assert schema_differences(app) == []
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_the_sqlite_search_tables_keep_their_books_across_the_column_size_rebuild(tmp_path):
+    """0007 rebuilds the FTS5 tables without ``%_docsize``; the books indexed before it (and
+    after, and after going back) are still found."""
+    app = create_app(environ=base_environ(f"sqlite:///{tmp_path / 'search.db'}"))
+
+    def found(term: str) -> list[str]:
+        response = app.test_client().get("/api/v1/books", query_string={"search": term})
+        assert response.status_code == 200
+        return sorted(book["title"] for book in response.get_json()["books"])
+
+    def add(title: str) -> None:
+        with app.app_context():
+            db.session.execute(sa.insert(Book).values(title=title, author="Someone"))
+            db.session.commit()
+
+    try:
+        with app.app_context():
+            upgrade(revision="0006")
+        add("Ünïcode Tales")
+        with app.app_context():
+            upgrade()
+        assert not {"books_search_title_docsize", "books_search_author_docsize"} & table_names(app)
+        add("Tales of the Unexpected")
+        assert found("tales") == ["Tales of the Unexpected", "Ünïcode Tales"]
+        assert found("ÜNÏ") == ["Ünïcode Tales"]
+
+        with app.app_context():
+            downgrade(revision="0006")
+        assert "books_search_title_docsize" in table_names(app)
+        add("Old Tales")
+        assert found("tales") == ["Old Tales", "Tales of the Unexpected", "Ünïcode Tales"]
     finally:
         with app.app_context():
             db.engine.dispose()
