@@ -11,7 +11,7 @@ from flask import current_app
 from flask_jwt_extended import JWTManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, Numeric, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
@@ -131,7 +131,8 @@ class DriverRead:
     Values go in as SQLAlchemy would send them (the statement's own defaults, then each bound
     type's processor) and rows come back through the columns' result processors, as tuples.
     Statements that SQLAlchemy rewrites per execution (expanding ``IN`` lists, values rendered
-    into the SQL) are refused.
+    into the SQL), and numeric columns (whose result processors need the driver's type code),
+    are refused.
     """
 
     def __init__(self, statement: Select):
@@ -149,6 +150,10 @@ class DriverRead:
                 raise ValueError("DriverRead takes statements whose SQL is fixed")
             if compiled.escaped_bind_names:
                 raise ValueError("DriverRead takes parameters with plain names")
+            if any(isinstance(c.type, Numeric) for c in self.statement.selected_columns):
+                # Their processors need the driver's type code, which a plan made before the
+                # first execution does not have.
+                raise ValueError("DriverRead takes no numeric (Numeric, Float) columns")
             names = compiled.positiontup  # None for a named paramstyle
             processors = [
                 (position, process)
@@ -241,6 +246,8 @@ def driver_reads() -> Iterator[DriverRunner]:
                 connection_invalidated=lost,
                 dialect=dialect,
             ) from error
+        except Exception:  # raised by the driver in Python (a value it cannot take): still usable
+            raise
         except BaseException:  # interrupted mid-statement: not reusable
             connection.invalidate()
             raise

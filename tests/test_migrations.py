@@ -152,3 +152,33 @@ def test_the_sqlite_search_tables_keep_their_books_across_the_column_size_rebuil
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_a_search_table_rebuild_that_fails_part_way_leaves_the_old_tables(tmp_path):
+    """0007's rebuild is one transaction: a failure after a table was dropped (here, an option
+    FTS5 refuses) puts it back, so the books triggers still have their tables."""
+    import importlib.util
+    from pathlib import Path
+
+    from alembic.operations import Operations
+
+    path = Path(__file__).parents[1] / "migrations/versions/0007_search_without_column_sizes.py"
+    spec = importlib.util.spec_from_file_location("rebuild_0007", path)
+    rebuild = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rebuild)
+    app = create_app(environ=base_environ(f"sqlite:///{tmp_path / 'atomic.db'}"))
+    try:
+        with app.app_context():
+            upgrade()
+            db.session.execute(sa.insert(Book).values(title="Kept Tales", author="Someone"))
+            db.session.commit()
+            with db.engine.connect() as connection:
+                with Operations.context(MigrationContext.configure(connection)):
+                    with pytest.raises(sa.exc.OperationalError):
+                        rebuild._rebuild(", no_such_option = 1")
+        assert {"books_search_title", "books_search_author"} <= table_names(app)
+        response = app.test_client().get("/api/v1/books", query_string={"search": "tales"})
+        assert [book["title"] for book in response.get_json()["books"]] == ["Kept Tales"]
+    finally:
+        with app.app_context():
+            db.engine.dispose()

@@ -176,3 +176,30 @@ def test_a_statement_rewritten_per_execution_is_refused(app):
     with app.app_context():
         with pytest.raises(ValueError, match="SQL is fixed"):
             read.first({"ids": [1, 2]})
+
+
+def test_a_numeric_column_is_refused(app):
+    """Its result processor depends on the driver's type code (psycopg), unknown to a plan."""
+    from core.extensions import DriverRead
+
+    read = DriverRead(sa.select(sa.cast(Book.year, sa.Numeric(10, 2))).where(Book.id == 1))
+    with app.app_context():
+        with pytest.raises(ValueError, match="numeric"):
+            read.first({})
+
+
+def test_a_python_error_from_the_driver_keeps_the_connection(app, monkeypatch):
+    """An exception the driver raises in Python, not a database error (sqlite3's OverflowError
+    for an integer past 64 bits, say), leaves the pooled connection in place; only an
+    interruption (a BaseException such as a worker's timeout) discards it."""
+    from core.extensions import DriverRead
+
+    read = DriverRead(sa.select(Book.id).where(Book.id == sa.bindparam("book_id")))
+    for raised, kept in ((OverflowError("too large"), True), (KeyboardInterrupt(), False)):
+        with monkeypatch.context() as patch:
+            driver = watch_driver(app, patch, fail=raised)
+            with app.app_context():
+                with pytest.raises(type(raised)):
+                    read.first({"book_id": 1})
+            (record,) = driver.records
+            assert (record.dbapi_connection is not None) is kept
