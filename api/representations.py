@@ -12,7 +12,8 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def timestamp(moment) -> str:
-    """``moment`` (an aware UTC datetime from the database) as TIMESTAMP_FORMAT writes it.
+    """``moment`` (an aware UTC datetime) as TIMESTAMP_FORMAT writes it: the one spelling of
+    an instant on the wire, in the console and in messages.
 
     %-formatting of its fields is several times cheaper than ``strftime`` (and half of
     ``isoformat(timespec=...)``), and a page has forty timestamps."""

@@ -175,10 +175,6 @@ class DriverRead:
             rows = run(self, values, 1)
         return rows[0] if rows else None
 
-    def all(self, values: dict) -> list[tuple]:
-        with driver_reads() as run:
-            return run(self, values)
-
 
 # A block's runner of DriverReads: run(read, values, limit=None) -> rows (tuples).
 DriverRunner = Callable[..., list]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from marshmallow import ValidationError
 
-from api.representations import TIMESTAMP_FORMAT
+from api.representations import timestamp
 
 
 def validated(schema, data: dict) -> dict:
@@ -26,4 +26,4 @@ def messages(problems) -> list[str]:
 
 
 def when(moment) -> str:
-    return moment.strftime(TIMESTAMP_FORMAT) if moment is not None else "never"
+    return timestamp(moment) if moment is not None else "never"

@@ -223,10 +223,10 @@ def _who(described: dict) -> str:
 
 
 def _plain(row: dict) -> dict:
-    from api.representations import TIMESTAMP_FORMAT
+    from api.representations import timestamp
 
     return {
         **row,
-        "first_seen": row["first_seen"].strftime(TIMESTAMP_FORMAT),
-        "last_seen": row["last_seen"].strftime(TIMESTAMP_FORMAT),
+        "first_seen": timestamp(row["first_seen"]),
+        "last_seen": timestamp(row["last_seen"]),
     }

@@ -13,12 +13,12 @@ from datetime import datetime
 
 from flask import Flask, current_app
 
+from api.representations import timestamp
 from api.versioning.registry import Registry
 from core.config import LIFECYCLE_SETTING, ConfigError, utc_now
 from core.errors import DomainError
 
 CURRENT, DEPRECATED, RETIRED = "current", "deprecated", "retired"
-TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class VersionGone(DomainError):
@@ -66,10 +66,6 @@ def load(config, registry: Registry) -> dict[str, Lifecycle]:
         )
         for n in registry.numbers
     }
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.strftime(TIMESTAMP)
 
 
 def now() -> datetime:

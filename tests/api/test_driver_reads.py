@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from core.extensions import db, rolled_back
+from core.extensions import db, driver_reads, rolled_back
 from core.models import Book
 from core.services import books
 from tests.conftest import watch_driver
@@ -161,7 +161,8 @@ def test_values_are_sent_as_sqlalchemy_sends_them(app, make_book):
         with db.engine.connect() as connection:
             expected = [tuple(row) for row in connection.execute(statement, values)]
         db.session.remove()
-        rows = read.all(values)
+        with driver_reads() as run:
+            rows = run(read, values)
         assert read.first({"since": since, "first_id": later.id + 1}) is None
     assert rows == expected
     assert [row[0] for row in rows] == [early.id, later.id]
