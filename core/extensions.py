@@ -140,8 +140,9 @@ class DriverRead:
         self._plans: dict[tuple, tuple] = {}
 
     def plan(self, dialect) -> tuple:
-        """(compiled, SQL, parameter names in order or None for named, bind processors by
-        name, (position, result processor) pairs or None), compiled once per dialect."""
+        """(compiled, or None when the caller's values go to the driver as they are; SQL;
+        parameter names in order, or None for named; bind processors by name; (position,
+        result processor) pairs, or None), compiled once per dialect."""
         key = (dialect.name, dialect.driver, dialect.paramstyle)
         plan = self._plans.get(key)
         if plan is None:
@@ -160,11 +161,14 @@ class DriverRead:
                 for position, column in enumerate(self.statement.selected_columns)
                 if (process := column.type._cached_result_processor(dialect, None)) is not None
             ]
+            binds = dict(compiled._bind_processors)
+            # Values as given, when every parameter is the caller's and none needs processing.
+            direct = not binds and all(b.required for b in compiled.binds.values())
             plan = self._plans[key] = (
-                compiled,
+                None if direct else compiled,
                 compiled.string,
                 tuple(names) if names is not None else None,
-                dict(compiled._bind_processors),
+                binds,
                 tuple(processors) or None,
             )
         return plan
@@ -180,9 +184,9 @@ class DriverRead:
 DriverRunner = Callable[..., list]
 
 
-@contextmanager
-def driver_reads() -> Iterator[DriverRunner]:
-    """A block of DriverReads on one pooled connection, given back when it ends.
+def driver_reads() -> "_DriverReads":
+    """A block (``with driver_reads() as run:``) of DriverReads on one pooled connection, given
+    back when it ends; ``run(read, values, limit=None)`` returns the rows.
 
     A driver error is raised as SQLAlchemy's (OperationalError for an unreachable database):
     a lost connection empties the pool, as SQLAlchemy does (its siblings are as stale); any
@@ -192,35 +196,55 @@ def driver_reads() -> Iterator[DriverRunner]:
     Inside ``rolled_back()`` or ``one_transaction()``, or while the request's session is in a
     transaction, the statements run there instead, through SQLAlchemy (see ``reading``).
     """
-    if _SHARED_CONNECTION.get() is not None or (
-        db.session.registry.has() and db.session().in_transaction()
-    ):
-        with reading() as connection:
+    return _DriverReads()
 
-            def through_sqlalchemy(read: DriverRead, values: dict, limit: int | None = None):
-                result = connection.execute(read.statement, values)
-                rows = result.fetchmany(limit) if limit else result.all()
-                result.close()
-                return [tuple(row) for row in rows]
 
-            yield through_sqlalchemy
-        return
-    engine = db.engine
-    dialect = engine.dialect
-    driver_error = dialect.loaded_dbapi.Error
-    try:
-        connection = engine.raw_connection()
-    except driver_error as error:
-        raise DBAPIError.instance(
-            None, None, error, driver_error, hide_parameters=True, dialect=dialect
-        ) from error
+class _DriverReads:
+    # A class rather than a generator context manager: one book's read is a block of its own.
+    __slots__ = ("_connection", "_reading", "_engine")
 
-    def run(read: DriverRead, values: dict, limit: int | None = None) -> list:
+    def __enter__(self) -> DriverRunner:
+        self._reading = None
+        if _SHARED_CONNECTION.get() is not None or (
+            db.session.registry.has() and db.session().in_transaction()
+        ):
+            self._reading = reading()
+            self._connection = self._reading.__enter__()
+            return self._through_sqlalchemy
+        self._engine = engine = db.engine
+        dialect = engine.dialect
+        driver_error = dialect.loaded_dbapi.Error
+        try:
+            self._connection = engine.raw_connection()
+        except driver_error as error:
+            raise DBAPIError.instance(
+                None, None, error, driver_error, hide_parameters=True, dialect=dialect
+            ) from error
+        return self._run
+
+    def __exit__(self, *exc_info) -> None:
+        if self._reading is not None:
+            self._reading.__exit__(*exc_info)
+        else:
+            self._connection.close()  # back to the pool, which rolls back what the driver began
+
+    def _through_sqlalchemy(self, read: DriverRead, values: dict, limit: int | None = None):
+        result = self._connection.execute(read.statement, values)
+        rows = result.fetchmany(limit) if limit else result.all()
+        result.close()
+        return [tuple(row) for row in rows]
+
+    def _run(self, read: DriverRead, values: dict, limit: int | None = None) -> list:
+        engine = self._engine
+        dialect = engine.dialect
+        connection = self._connection
         compiled, sql, names, binds, processors = read.plan(dialect)
-        given = compiled.construct_params(values, escape_names=False)
-        for name, process in binds.items():
-            given[name] = process(given[name])
-        parameters = given if names is None else tuple(given[name] for name in names)
+        if compiled is not None:
+            values = compiled.construct_params(values, escape_names=False)
+            for name, process in binds.items():
+                values[name] = process(values[name])
+        parameters = values if names is None else tuple(values[name] for name in names)
+        driver_error = dialect.loaded_dbapi.Error
         cursor = None
         try:
             cursor = connection.cursor()
@@ -256,11 +280,6 @@ def driver_reads() -> Iterator[DriverRunner]:
                 row[position] = process(row[position])
             processed.append(tuple(row))
         return processed
-
-    try:
-        yield run
-    finally:
-        connection.close()  # back to the pool, which rolls back what the driver began
 
 
 class DeferredMigrate:
